@@ -1,0 +1,3 @@
+"""voxbox: self-hosted voice messaging."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from voxbox.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The HTTP/WebSocket edge: parse, authenticate, call one core function, shape the response."""

@@ -1,0 +1,188 @@
+"""Realtime: the events WebSocket and its long-poll fallback."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Response, WebSocket, WebSocketDisconnect
+
+from voxbox.api.deps import B, CurrentUser
+from voxbox.core import accounts, realtime, receipts
+from voxbox.core.backends import Backends
+from voxbox.core.errors import BadRequest, VoxboxError
+from voxbox.db.models import User
+from voxbox.metrics import WEBSOCKETS_OPEN
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["events"])
+
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_PROTOCOL = 1008
+CLOSE_BEHIND = 1013  # "try again later": resume from the last seq
+
+
+@router.get("/events")
+async def long_poll(b: B, user: CurrentUser, after: int = 0, timeout: float = 25) -> Response:
+    """Events after ``after``; waits up to ``timeout`` seconds for one when there are none.
+
+    Returns `{events: [...], seq}`; pass `seq` as `after` next time.
+    """
+    frames, seq = await realtime.poll(b, user, after, timeout)
+    body = '{"events":[' + ",".join(frames) + f'],"seq":{seq}}}'
+    return Response(body, media_type="application/json")
+
+
+@router.websocket("/events")
+async def events_socket(ws: WebSocket) -> None:
+    b: Backends = ws.app.state.backends
+    await ws.accept()
+    try:
+        user, after = await _handshake(ws, b)
+    except (WebSocketDisconnect, _Refused):
+        return
+    WEBSOCKETS_OPEN.inc()
+    try:
+        async with realtime.open_stream(b, user, after) as stream:
+            async for page in stream.replay():
+                for frame in page:
+                    await ws.send_text(frame)
+            await ws.send_text(json.dumps({"type": "ready", "seq": stream.last_seq}))
+            await _live(ws, b, user, stream)
+    except WebSocketDisconnect:
+        pass
+    except realtime.StreamOverflow:
+        with contextlib.suppress(Exception):
+            await ws.close(CLOSE_BEHIND, "too far behind; resume from your last seq")
+    finally:
+        WEBSOCKETS_OPEN.dec()
+
+
+class _Refused(Exception):
+    pass
+
+
+async def _refuse(ws: WebSocket, code: int, detail: str) -> _Refused:
+    with contextlib.suppress(Exception):
+        await ws.send_text(json.dumps({"type": "error", "detail": detail}))
+        await ws.close(code, detail[:120])
+    return _Refused(detail)
+
+
+async def _handshake(ws: WebSocket, b: Backends) -> tuple[User, int]:
+    """``auth`` then ``resume``; anything else closes the socket with a reason."""
+    timeout = b.settings.limits.websocket_auth_seconds
+    try:
+        auth = await asyncio.wait_for(_receive_object(ws), timeout)
+        token = auth.get("token")
+        if auth.get("type") != "auth" or not isinstance(token, str):
+            raise await _refuse(ws, CLOSE_PROTOCOL, 'First send {"type": "auth", "token": ...}.')
+        try:
+            user = await accounts.authenticate(b, token)
+        except VoxboxError as exc:
+            raise await _refuse(ws, CLOSE_UNAUTHORIZED, exc.detail) from None
+        resume = await asyncio.wait_for(_receive_object(ws), timeout)
+        after = resume.get("after")
+        if resume.get("type") != "resume" or not isinstance(after, int) or after < 0:
+            raise await _refuse(
+                ws, CLOSE_PROTOCOL, 'Then send {"type": "resume", "after": SEQ} (0: everything).'
+            )
+    except TimeoutError:
+        raise await _refuse(ws, CLOSE_PROTOCOL, "Handshake timed out.") from None
+    except ValueError:
+        raise await _refuse(ws, CLOSE_PROTOCOL, "Frames are JSON objects.") from None
+    return user, after
+
+
+async def _receive_object(ws: WebSocket) -> dict[str, Any]:
+    data = json.loads(await ws.receive_text())
+    if not isinstance(data, dict):
+        raise ValueError("not an object")
+    return data
+
+
+async def _live(ws: WebSocket, b: Backends, user: User, stream: realtime.EventStream) -> None:
+    """Forward live events while handling the client's acks and presence, until either side ends."""
+    acks = _AckCoalescer(b, user)
+
+    async def forward() -> None:
+        while True:
+            for frame in await stream.next_frames():
+                await ws.send_text(frame)
+
+    async def listen() -> None:
+        while True:
+            try:
+                frame = await _receive_object(ws)
+            except ValueError:
+                await ws.send_text(
+                    json.dumps({"type": "error", "detail": "Frames are JSON objects."})
+                )
+                continue
+            try:
+                await _handle_client_frame(b, user, frame, acks)
+            except VoxboxError as exc:
+                await ws.send_text(
+                    json.dumps({"type": "error", "code": exc.code, "detail": exc.detail})
+                )
+
+    tasks = [
+        asyncio.create_task(forward()),
+        asyncio.create_task(listen()),
+        asyncio.create_task(acks.run()),
+    ]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()  # re-raise disconnects and overflow
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _handle_client_frame(
+    b: Backends, user: User, frame: dict[str, Any], acks: _AckCoalescer
+) -> None:
+    kind = frame.get("type")
+    if kind == "ack" and isinstance(frame.get("seq"), int):
+        acks.offer(frame["seq"])
+    elif (
+        kind == "presence"
+        and isinstance(frame.get("chat_id"), str)
+        and frame.get("state") in ("typing", "recording", "idle")
+    ):
+        await realtime.set_presence(b, user, frame["chat_id"], frame["state"])
+    elif kind == "ping":
+        pass
+    else:
+        raise BadRequest(f"Unknown or malformed frame of type {kind!r}.")
+
+
+class _AckCoalescer:
+    """Acks arrive per event; the newest seq is handled once the previous ack is written."""
+
+    def __init__(self, b: Backends, user: User) -> None:
+        self._b, self._user = b, user
+        self._pending = 0
+        self._wake = asyncio.Event()
+
+    def offer(self, seq: int) -> None:
+        if seq > self._pending:
+            self._pending = seq
+            self._wake.set()
+
+    async def run(self) -> None:
+        handled = 0
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if self._pending > handled:
+                handled = self._pending
+                try:
+                    await receipts.ack(self._b, self._user, handled)
+                except Exception:
+                    log.exception("ack of seq %d for %s failed", handled, self._user.handle)

@@ -1,0 +1,89 @@
+"""Request bodies. Unknown fields are refused (422) so typos never pass silently."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from voxbox.core.views import ChatOut, MessageOut, UserOut
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class RegisterIn(Body):
+    handle: str = Field(max_length=64)
+    password: str = Field(max_length=1024)
+    display_name: str | None = Field(None, max_length=64)
+    invite: str | None = Field(None, max_length=64)
+
+
+class LoginIn(Body):
+    handle: str = Field(max_length=64)
+    password: str = Field(max_length=1024)
+
+
+class AuthOut(BaseModel):
+    user: UserOut
+    token: str
+
+
+class InviteOut(BaseModel):
+    code: str
+    expires_at: str
+
+
+class DirectChatIn(Body):
+    kind: Literal["direct"]
+    handle: str = Field(max_length=64)
+
+
+class GroupChatIn(Body):
+    kind: Literal["group"]
+    title: str = Field(max_length=256)
+    handles: list[str] = Field(default_factory=list, max_length=1024)
+
+
+class ChatsOut(BaseModel):
+    chats: list[ChatOut]
+
+
+class AddMemberIn(Body):
+    handle: str = Field(max_length=64)
+
+
+class SendMessageIn(Body):
+    client_id: str = Field(max_length=64)
+    kind: Literal["text", "voice", "audio"]
+    text: str | None = None
+    media_id: str | None = Field(None, max_length=64)
+    upload_id: str | None = Field(None, max_length=64)
+    reply_to: str | None = Field(None, max_length=64)
+    view_once: bool = False
+
+
+class MessagesOut(BaseModel):
+    messages: list[MessageOut]
+    has_more: bool
+
+
+class StarredOut(BaseModel):
+    messages: list[MessageOut]
+
+
+class ForwardIn(Body):
+    chat_ids: list[str] = Field(max_length=100)
+
+
+class ForwardOut(BaseModel):
+    messages: list[MessageOut]
+
+
+class ReadIn(Body):
+    up_to: str = Field(max_length=64)
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]

@@ -1,0 +1,74 @@
+"""create_app(settings): the backends, the API under /api/v1, health and metrics, lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from voxbox import __version__
+from voxbox.api import errors
+from voxbox.api.middleware import AccessLogMiddleware, BodyLimitMiddleware
+from voxbox.api.routes import accounts, chats, events, messages, system
+from voxbox.config import Registration, Settings
+from voxbox.core import accounts as accounts_core
+from voxbox.core.backends import Backends
+
+log = logging.getLogger("voxbox")
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    backends = Backends.from_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await backends.start()
+        await _announce_bootstrap(backends)
+        try:
+            yield
+        finally:
+            await backends.close()
+
+    app = FastAPI(
+        title="voxbox",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.backends = backends
+    errors.install(app)
+    for router in (accounts.router, chats.router, messages.router, events.router):
+        app.include_router(router, prefix=API_PREFIX)
+    app.include_router(system.router)
+    app.include_router(system.router, prefix=API_PREFIX, include_in_schema=False)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.limits.max_json_bytes)
+    app.add_middleware(AccessLogMiddleware)
+    return app
+
+
+async def _announce_bootstrap(b: Backends) -> None:
+    invite = await accounts_core.bootstrap_invite(b)
+    if invite is None:
+        return
+    if b.settings.registration is Registration.closed:
+        log.warning(
+            "No admin yet. Create one with: voxbox admin create-user HANDLE --admin "
+            "(or register with the one-time admin invite %s)",
+            invite.code,
+        )
+        return
+    log.warning(
+        "No admin yet. One-time admin invite: %s\n"
+        "  Register with it to become the admin, e.g.\n"
+        "    voxbox register http://HOST:PORT --invite %s\n"
+        '  or POST /api/v1/auth/register {"handle", "password", "invite": "%s"}.\n'
+        "  Or create the admin directly: voxbox admin create-user HANDLE --admin",
+        invite.code,
+        invite.code,
+        invite.code,
+    )

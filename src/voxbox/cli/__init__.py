@@ -1,0 +1,1 @@
+"""The voxbox command line: server commands and client commands."""

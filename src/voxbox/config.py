@@ -1,0 +1,84 @@
+"""Settings: one object, read from env ``VOXBOX_*`` and an optional TOML file, passed down.
+
+Nested sections use ``__`` in env names, e.g. ``VOXBOX_LIMITS__MAX_TEXT_CHARS=2000``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Registration(StrEnum):
+    open = "open"
+    invite = "invite"
+    closed = "closed"
+
+
+class LimitsSettings(BaseModel):
+    """Every size, count and rate limit the server enforces."""
+
+    max_text_chars: int = Field(4096, ge=1)
+    max_json_bytes: int = Field(64 * 1024, ge=1024)
+    forward_max_chats: int = Field(5, ge=1)
+    group_max_members: int = Field(256, ge=2)
+    page_max: int = Field(200, ge=1)
+    login_attempts_per_handle: int = Field(10, ge=1)
+    login_attempts_per_address: int = Field(30, ge=1)
+    login_window_seconds: int = Field(60, ge=1)
+    invite_ttl_hours: int = Field(24 * 7, ge=1)
+    longpoll_max_seconds: int = Field(60, ge=1)
+    websocket_queue: int = Field(1000, ge=10)
+    websocket_auth_seconds: float = Field(10.0, gt=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="VOXBOX_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    data_dir: Path = Path("./voxbox-data")
+    registration: Registration = Registration.invite
+    database_url: str | None = None
+    redis_url: str | None = None
+    storage_url: str | None = None
+    log_level: str = "INFO"
+    # Behind a reverse proxy, trust X-Forwarded-For for the client address (rate limits, logs).
+    trust_forwarded_for: bool = False
+    limits: LimitsSettings = LimitsSettings()
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'voxbox.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from the TOML file (if any), then env, then explicit overrides.
+
+    Env wins over the file, so one file can serve several workers that differ by env only.
+    """
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        with config_file.open("rb") as f:
+            values = tomllib.load(f)
+    env_keys = {k for k in os.environ if k.startswith("VOXBOX_")}
+    for key in list(values):
+        if f"VOXBOX_{key.upper()}" in env_keys:
+            del values[key]
+    values.update(overrides)
+    return Settings(**values)

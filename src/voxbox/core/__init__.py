@@ -1,0 +1,1 @@
+"""Use cases, one module per capability: the rules (who sees what, idempotency, events)."""

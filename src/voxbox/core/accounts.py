@@ -1,0 +1,240 @@
+"""Accounts: registration, login and tokens, invites, the admin bootstrap."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import timedelta
+
+import anyio.to_thread
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxbox.config import Registration
+from voxbox.core.backends import Backends
+from voxbox.core.chats import do_create_self_chat
+from voxbox.core.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
+from voxbox.db.models import Invite, Token, User
+from voxbox.ids import new_id
+from voxbox.timeutil import utcnow
+
+HANDLE_RE = re.compile(r"[a-z0-9_.]{3,32}")
+MIN_PASSWORD = 8
+MAX_PASSWORD = 1024
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+# Verified when the handle is unknown, so both failures take the same time.
+_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+def normalize_handle(handle: str) -> str:
+    return handle.strip().lower()
+
+
+def check_handle(handle: str) -> str:
+    handle = normalize_handle(handle)
+    if not HANDLE_RE.fullmatch(handle):
+        raise Invalid("A handle is 3 to 32 characters of a-z, 0-9, '_' and '.'.")
+    return handle
+
+
+def check_password(password: str) -> None:
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise Invalid(f"A password has {MIN_PASSWORD} to {MAX_PASSWORD} characters.")
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def _hash_password(password: str) -> str:
+    return await anyio.to_thread.run_sync(_hasher.hash, password)
+
+
+async def _verify_password(password_hash: str, password: str) -> bool:
+    def verify() -> bool:
+        try:
+            return _hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    return await anyio.to_thread.run_sync(verify)
+
+
+async def do_issue_token(session: AsyncSession, user: User) -> str:
+    """A new 256-bit bearer token; only its hash is stored. Runs inside a write transaction."""
+    token = secrets.token_urlsafe(32)
+    session.add(Token(hash=token_hash(token), user_id=user.id, created_at=utcnow()))
+    return token
+
+
+async def do_create_user(
+    session: AsyncSession,
+    handle: str,
+    password_hash: str,
+    display_name: str | None,
+    is_admin: bool,
+) -> User:
+    """Insert a user and their self chat. Runs inside a write transaction; handle is checked."""
+    if await session.scalar(select(User.id).where(User.handle == handle)):
+        raise Conflict(f"The handle {handle!r} is taken.")
+    user = User(
+        id=new_id(),
+        handle=handle,
+        display_name=(display_name or handle).strip()[:64] or handle,
+        password_hash=password_hash,
+        is_admin=is_admin,
+        created_at=utcnow(),
+        last_seq=0,
+        acked_seq=0,
+    )
+    session.add(user)
+    await session.flush()
+    await do_create_self_chat(session, user)
+    return user
+
+
+async def register(
+    b: Backends, handle: str, password: str, display_name: str | None, invite: str | None
+) -> tuple[User, str]:
+    """Register a user per the registration mode; returns the user and a new token.
+
+    An admin invite (the first-start bootstrap invite) works in every mode and makes the user
+    an admin; ordinary invites are needed in ``invite`` mode and accepted in ``open`` mode.
+    """
+    handle = check_handle(handle)
+    check_password(password)
+    password_hash = await _hash_password(password)
+    mode = b.settings.registration
+    try:
+        async with b.transaction() as session:
+            claimed = await _claim_invite(session, invite, mode) if invite else None
+            if claimed is None and mode is Registration.closed:
+                raise Forbidden("Registration is closed on this server; ask an admin.")
+            if claimed is None and mode is Registration.invite:
+                raise Forbidden("Registration needs an invite on this server.")
+            is_admin = claimed is not None and claimed.grants_admin
+            user = await do_create_user(session, handle, password_hash, display_name, is_admin)
+            if claimed is not None:
+                claimed.used_by = user.id
+            token = await do_issue_token(session, user)
+    except IntegrityError as exc:  # a concurrent registration took the handle
+        raise Conflict(f"The handle {handle!r} is taken.") from exc
+    return user, token
+
+
+async def _claim_invite(session: AsyncSession, code: str, mode: Registration) -> Invite:
+    """Mark an invite used (once, atomically, also against concurrent registrations)."""
+    now = utcnow()
+    invite = await session.scalar(select(Invite).where(Invite.code == code))
+    if invite is None or invite.used_at is not None or invite.expires_at <= now:
+        raise Forbidden("This invite is unknown, used or expired.")
+    if mode is Registration.closed and not invite.grants_admin:
+        raise Forbidden("Registration is closed on this server; ask an admin.")
+    claimed = await session.execute(
+        update(Invite)
+        .where(Invite.code == code, Invite.used_at.is_(None))
+        .values(used_at=now)
+        .returning(Invite.code)
+    )
+    if claimed.first() is None:
+        raise Forbidden("This invite is unknown, used or expired.")
+    return invite
+
+
+async def login(b: Backends, handle: str, password: str, address: str) -> tuple[User, str]:
+    """Check credentials; wrong password and unknown handle fail the same way, in the same time.
+
+    Rate limited per client address (every attempt) and per handle (failed attempts).
+    """
+    limits = b.settings.limits
+    window = limits.login_window_seconds
+    handle = normalize_handle(handle)
+    count, retry = await b.limiter.hit(f"login:addr:{address}", window)
+    if count > limits.login_attempts_per_address:
+        raise RateLimited("Too many login attempts from this address.", retry)
+    failures, retry = await b.limiter.peek(f"login:handle:{handle}", window)
+    if failures >= limits.login_attempts_per_handle:
+        raise RateLimited("Too many failed logins for this handle.", retry)
+
+    async with b.read() as session:
+        user = await session.scalar(select(User).where(User.handle == handle))
+    ok = await _verify_password(user.password_hash if user else _DUMMY_HASH, password)
+    if user is None or not ok:
+        await b.limiter.hit(f"login:handle:{handle}", window)
+        raise Unauthorized("Wrong handle or password.")
+    async with b.transaction() as session:
+        token = await do_issue_token(session, user)
+    return user, token
+
+
+async def authenticate(b: Backends, token: str) -> User:
+    async with b.read() as session:
+        user = await session.scalar(
+            select(User)
+            .join(Token, Token.user_id == User.id)
+            .where(Token.hash == token_hash(token))
+        )
+    if user is None:
+        raise Unauthorized("Missing, unknown or revoked token.")
+    return user
+
+
+async def logout(b: Backends, token: str) -> None:
+    async with b.transaction() as session:
+        await session.execute(delete(Token).where(Token.hash == token_hash(token)))
+
+
+async def get_user(b: Backends, handle: str) -> User:
+    async with b.read() as session:
+        user = await session.scalar(select(User).where(User.handle == normalize_handle(handle)))
+    if user is None:
+        raise NotFound(f"No user {handle!r}.")
+    return user
+
+
+async def create_invite(b: Backends, creator: User, grants_admin: bool = False) -> Invite:
+    if not creator.is_admin:
+        raise Forbidden("Only admins can create invites.")
+    return await _insert_invite(b, creator.id, grants_admin)
+
+
+async def _insert_invite(b: Backends, creator_id: str | None, grants_admin: bool) -> Invite:
+    now = utcnow()
+    invite = Invite(
+        code=secrets.token_urlsafe(12),
+        created_by=creator_id,
+        grants_admin=grants_admin,
+        created_at=now,
+        expires_at=now + timedelta(hours=b.settings.limits.invite_ttl_hours),
+    )
+    async with b.transaction() as session:
+        session.add(invite)
+    return invite
+
+
+async def bootstrap_invite(b: Backends) -> Invite | None:
+    """With no admin yet, a fresh single-use invite that makes its user admin; else None."""
+    async with b.read() as session:
+        if await session.scalar(select(User.id).where(User.is_admin.is_(True)).limit(1)):
+            return None
+    return await _insert_invite(b, None, grants_admin=True)
+
+
+async def create_user(
+    b: Backends,
+    handle: str,
+    password: str,
+    display_name: str | None = None,
+    is_admin: bool = False,
+) -> User:
+    """Create a user directly (admin CLI), whatever the registration mode."""
+    handle = check_handle(handle)
+    check_password(password)
+    password_hash = await _hash_password(password)
+    async with b.transaction() as session:
+        return await do_create_user(session, handle, password_hash, display_name, is_admin)

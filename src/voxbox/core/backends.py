@@ -1,0 +1,59 @@
+"""The few things every use case needs, built once by the app (or a CLI command)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxbox.config import Settings
+from voxbox.core.events import PENDING_ENVELOPES
+from voxbox.core.ratelimit import RateLimiter, make_rate_limiter
+from voxbox.db.engine import Database
+from voxbox.events.bus import EventBus, make_bus
+
+
+@dataclass(frozen=True)
+class Backends:
+    settings: Settings
+    db: Database
+    bus: EventBus
+    limiter: RateLimiter
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Backends:
+        return cls(
+            settings=settings,
+            db=Database(settings.effective_database_url),
+            bus=make_bus(settings.redis_url),
+            limiter=make_rate_limiter(settings.redis_url),
+        )
+
+    async def start(self) -> None:
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await self.db.migrate()
+        await self.bus.start()
+
+    async def close(self) -> None:
+        await self.bus.close()
+        await self.limiter.close()
+        await self.db.dispose()
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A write transaction. Events logged in it are published after it commits, never before.
+
+        This is the only place that publishes logged events.
+        """
+        async with self.db.write_gate(), self.db.sessions() as session:
+            async with session.begin():
+                yield session
+            envelopes = session.info.pop(PENDING_ENVELOPES, [])
+        for envelope in envelopes:
+            await self.bus.publish(envelope)
+
+    def read(self) -> contextlib.AbstractAsyncContextManager[AsyncSession]:
+        """A session for reads; nothing is committed."""
+        return self.db.read()

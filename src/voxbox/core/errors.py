@@ -1,0 +1,53 @@
+"""Domain errors. The API maps each to RFC 9457 problem JSON with its ``code``."""
+
+from __future__ import annotations
+
+
+class VoxboxError(Exception):
+    status = 400
+    code = "bad_request"
+    title = "Bad request"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class BadRequest(VoxboxError):
+    pass
+
+
+class Unauthorized(VoxboxError):
+    status, code, title = 401, "unauthorized", "Unauthorized"
+
+
+class Forbidden(VoxboxError):
+    status, code, title = 403, "forbidden", "Forbidden"
+
+
+class NotFound(VoxboxError):
+    status, code, title = 404, "not_found", "Not found"
+
+
+class Conflict(VoxboxError):
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class PayloadTooLarge(VoxboxError):
+    status, code, title = 413, "payload_too_large", "Payload too large"
+
+
+class UnsupportedMedia(VoxboxError):
+    status, code, title = 415, "unsupported_media", "Unsupported media"
+
+
+class Invalid(VoxboxError):
+    status, code, title = 422, "invalid", "Invalid"
+
+
+class RateLimited(VoxboxError):
+    status, code, title = 429, "rate_limited", "Too many requests"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = max(1, retry_after)

@@ -1,0 +1,112 @@
+"""Live event streams (WebSocket and long-poll) and presence.
+
+A stream replays the user's log after the client's seq, then forwards live events from the bus.
+Live events are checked against the last seq sent: duplicates are dropped and a gap (the bus
+reordered or dropped something) is filled from the log, so the client gets every logged event
+exactly once, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Literal
+
+from voxbox.core.access import access_chat, active_member_ids, check_active
+from voxbox.core.backends import Backends
+from voxbox.core.events import events_after, latest_seq, publish_ephemeral
+from voxbox.core.views import PresenceOut
+from voxbox.db.models import User
+from voxbox.events.bus import Subscription
+
+REPLAY_PAGE = 1000
+
+
+class StreamOverflow(Exception):
+    """The client fell too far behind; it should reconnect and resume from its last seq."""
+
+
+class EventStream:
+    def __init__(self, b: Backends, sub: Subscription, after: int) -> None:
+        self._b = b
+        self._sub = sub
+        self.last_seq = after
+
+    async def replay(self) -> AsyncIterator[list[str]]:
+        """Pages of logged frames after the client's seq, up to now."""
+        while True:
+            async with self._b.read() as session:
+                page = await events_after(session, self._sub.user_id, self.last_seq, REPLAY_PAGE)
+            if page:
+                self.last_seq = page[-1][0]
+                yield [frame for _, frame in page]
+            if len(page) < REPLAY_PAGE:
+                return
+
+    async def latest(self) -> int:
+        async with self._b.read() as session:
+            return max(self.last_seq, await latest_seq(session, self._sub.user_id))
+
+    async def next_frames(self) -> list[str]:
+        """Wait for live events; return the frames to send (never empty)."""
+        while True:
+            if self._sub.overflowed:
+                raise StreamOverflow
+            seq, frame = await self._sub.queue.get()
+            frames = await self._accept(seq, frame)
+            while not self._sub.queue.empty():  # send what is already waiting in one go
+                frames += await self._accept(*self._sub.queue.get_nowait())
+            if frames:
+                return frames
+
+    async def _accept(self, seq: int | None, frame: str) -> list[str]:
+        if seq is None:
+            return [frame]
+        if seq <= self.last_seq:
+            return []
+        if seq == self.last_seq + 1:
+            self.last_seq = seq
+            return [frame]
+        async with self._b.read() as session:  # events are published after commit: all there
+            missed = await events_after(
+                session, self._sub.user_id, self.last_seq, seq - self.last_seq, upto=seq
+            )
+        self.last_seq = seq
+        return [f for _, f in missed]
+
+
+@asynccontextmanager
+async def open_stream(b: Backends, user: User, after: int) -> AsyncIterator[EventStream]:
+    """Subscribe first, then replay: nothing committed in between can slip through."""
+    sub = b.bus.subscribe(user.id, b.settings.limits.websocket_queue)
+    try:
+        yield EventStream(b, sub, max(0, after))
+    finally:
+        b.bus.unsubscribe(sub)
+
+
+async def poll(b: Backends, user: User, after: int, timeout: float) -> tuple[list[str], int]:
+    """Long-poll: events after ``after`` now, or the first to arrive within ``timeout`` seconds."""
+    timeout = min(max(timeout, 0.0), b.settings.limits.longpoll_max_seconds)
+    async with open_stream(b, user, after) as stream:
+        async for page in stream.replay():
+            return page, stream.last_seq
+        try:
+            frames = await asyncio.wait_for(stream.next_frames(), timeout)
+        except (TimeoutError, StreamOverflow):
+            frames = []
+        return frames, stream.last_seq
+
+
+async def set_presence(
+    b: Backends, user: User, chat_id: str, state: Literal["typing", "recording", "idle"]
+) -> None:
+    """Tell the chat's other members what the user is doing now. Not logged."""
+    async with b.read() as session:
+        _, member = await access_chat(session, user.id, chat_id)
+        check_active(member)
+        recipients = [u for u in await active_member_ids(session, chat_id) if u != user.id]
+    await publish_ephemeral(
+        b.bus, recipients, "presence", PresenceOut(chat_id=chat_id, handle=user.handle, state=state)
+    )

@@ -1,0 +1,1 @@
+"""Realtime fan-out: the EventBus carries committed events to the processes holding sockets."""

@@ -1,0 +1,19 @@
+"""Prometheus metrics of this process (served at /metrics)."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+HTTP_REQUESTS = Counter(
+    "voxbox_http_requests_total", "HTTP requests by route and status", ["method", "route", "status"]
+)
+HTTP_SECONDS = Histogram(
+    "voxbox_http_request_seconds", "HTTP request handling time", ["method", "route"]
+)
+WEBSOCKETS_OPEN = Gauge("voxbox_websockets_open", "Open event WebSockets")
+EVENTS_PUBLISHED = Counter(
+    "voxbox_events_published_total", "Events published to users (one per recipient)", ["type"]
+)
+MESSAGE_SEND_SECONDS = Histogram(
+    "voxbox_message_send_seconds",
+    "Time to accept a message: validation, durable write and publish",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
