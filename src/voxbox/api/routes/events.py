@@ -129,11 +129,8 @@ async def _live(ws: WebSocket, b: Backends, user: User, stream: realtime.EventSt
                     json.dumps({"type": "error", "code": exc.code, "detail": exc.detail})
                 )
 
-    tasks = [
-        asyncio.create_task(forward()),
-        asyncio.create_task(listen()),
-        asyncio.create_task(acks.run()),
-    ]
+    acker = asyncio.create_task(acks.run())
+    tasks = [asyncio.create_task(forward()), asyncio.create_task(listen())]
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
@@ -142,6 +139,7 @@ async def _live(ws: WebSocket, b: Backends, user: User, stream: realtime.EventSt
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await acks.close(acker)  # an ack sent just before closing still counts
 
 
 async def _handle_client_frame(
@@ -167,7 +165,8 @@ class _AckCoalescer:
 
     def __init__(self, b: Backends, user: User) -> None:
         self._b, self._user = b, user
-        self._pending = 0
+        self._pending = self._handled = 0
+        self._closing = False
         self._wake = asyncio.Event()
 
     def offer(self, seq: int) -> None:
@@ -176,13 +175,18 @@ class _AckCoalescer:
             self._wake.set()
 
     async def run(self) -> None:
-        handled = 0
-        while True:
+        """Handle acks until closed; never cancelled mid-write, so no ack is half-done."""
+        while not self._closing:
             await self._wake.wait()
             self._wake.clear()
-            if self._pending > handled:
-                handled = self._pending
+            if self._pending > self._handled:
+                seq = self._handled = self._pending
                 try:
-                    await receipts.ack(self._b, self._user, handled)
+                    await receipts.ack(self._b, self._user, seq)
                 except Exception:
-                    log.exception("ack of seq %d for %s failed", handled, self._user.handle)
+                    log.exception("ack of seq %d for %s failed", seq, self._user.handle)
+
+    async def close(self, task: asyncio.Task[None]) -> None:
+        self._closing = True
+        self._wake.set()
+        await task
