@@ -13,7 +13,7 @@ from voxbox.cli import client_commands
 from voxbox.config import Settings, load_settings
 
 app = typer.Typer(
-    help="Server commands, and a client for people and scripts.",
+    help="voxbox, self-hosted voice messaging: server commands and a client for scripts.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )

@@ -1,0 +1,345 @@
+"""A synchronous client of the voxbox HTTP API (``/api/v1``), over httpx.
+
+Every method returns the response JSON as plain dicts (``None`` for ``204``) and raises
+:class:`VoxboxAPIError` for any non-2xx answer. Transport failures (connection refused,
+timeouts) are raised as the underlying ``httpx.HTTPError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import json
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Literal
+from urllib.parse import quote
+
+import httpx
+
+API_PREFIX = "/api/v1"
+
+# Codes the contract assigns to statuses; used when a response carries no problem JSON
+# (e.g. a reverse proxy's own error page).
+DEFAULT_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media",
+    422: "invalid",
+    429: "rate_limited",
+}
+
+
+class VoxboxError(Exception):
+    """Anything the client reports to a user: a short ``title`` and an optional ``detail``."""
+
+    def __init__(self, title: str, detail: str = "") -> None:
+        super().__init__(f"{title}: {detail}" if detail else title)
+        self.title = title
+        self.detail = detail
+
+
+class VoxboxAPIError(VoxboxError):
+    """The server answered with a non-2xx status (an RFC 9457 problem, when it sent one).
+
+    ``retry_after`` is the ``Retry-After`` delay in seconds when the server gave one.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        title: str,
+        detail: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(title, detail)
+        self.status = status
+        self.code = code
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        return f"{self.status} {super().__str__()}"
+
+
+def problem_error(
+    status: int,
+    reason: str,
+    headers: Mapping[str, str],
+    body: bytes,
+) -> VoxboxAPIError:
+    """Build the error for a non-2xx answer from its status, reason phrase, headers and body.
+
+    Problem JSON fields win; a body that is not a JSON object falls back to the reason phrase
+    and, for ``text/plain`` bodies only, the text itself (HTML error pages are noise).
+    """
+    content_type = headers.get("content-type", "")
+    problem: Any = None
+    with contextlib.suppress(ValueError):  # not JSON: handled like any non-object below
+        problem = json.loads(body)
+    detail = ""
+    if not isinstance(problem, dict):
+        problem = {}
+        if content_type.startswith("text/plain"):
+            detail = body.decode("utf-8", "replace").strip()[:500]
+    title = problem.get("title")
+    code = problem.get("code")
+    problem_detail = problem.get("detail")
+    return VoxboxAPIError(
+        status=status,
+        code=code if isinstance(code, str) and code else DEFAULT_CODES.get(status, "error"),
+        title=title if isinstance(title, str) and title else (reason or f"HTTP {status}"),
+        detail=problem_detail if isinstance(problem_detail, str) else detail,
+        retry_after=_retry_after(headers.get("retry-after")),
+    )
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date), if valid."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _segment(value: str) -> str:
+    """Quote a user-supplied path segment so it can never change the request path."""
+    return quote(value, safe="")
+
+
+class VoxboxClient:
+    """A client of one voxbox server.
+
+    ``base_url`` is the server root (``http://127.0.0.1:8080``); the API prefix is added here.
+    ``token`` is sent as a Bearer token; :meth:`register` and :meth:`login` set it and
+    :meth:`logout` clears it, so one client can log in and then act. Use as a context manager
+    (or call :meth:`close`) to release the connection pool.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self._http = httpx.Client(
+            base_url=self.base_url + API_PREFIX, timeout=timeout, transport=transport
+        )
+
+    def __enter__(self) -> VoxboxClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the underlying connection pool."""
+        self._http.close()
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, str | int | None] | None = None,
+        timeout: float | None = None,
+    ) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        # httpx would send a None parameter as an empty value; absent means "not given".
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        response = self._http.request(
+            method,
+            path,
+            json=body,
+            params=query,
+            headers=headers,
+            timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+        )
+        if response.is_error:
+            raise problem_error(
+                response.status_code, response.reason_phrase, response.headers, response.content
+            )
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        data = self._request(method, path, **kwargs).json()
+        if not isinstance(data, dict):
+            raise VoxboxError("Unexpected response", f"{method} {path} did not return an object")
+        return data
+
+    def _empty(self, method: str, path: str, **kwargs: Any) -> None:
+        self._request(method, path, **kwargs)
+
+    # -- accounts -------------------------------------------------------------------------
+
+    def register(
+        self,
+        handle: str,
+        password: str,
+        display_name: str | None = None,
+        invite: str | None = None,
+    ) -> dict[str, Any]:
+        """Create an account; returns ``{user, token}`` and uses the new token from now on."""
+        body: dict[str, Any] = {"handle": handle, "password": password}
+        if display_name is not None:
+            body["display_name"] = display_name
+        if invite is not None:
+            body["invite"] = invite
+        data = self._json("POST", "/auth/register", body=body)
+        self.token = data["token"]
+        return data
+
+    def login(self, handle: str, password: str) -> dict[str, Any]:
+        """Log in; returns ``{user, token}`` and uses the new token from now on."""
+        data = self._json("POST", "/auth/login", body={"handle": handle, "password": password})
+        self.token = data["token"]
+        return data
+
+    def logout(self) -> None:
+        """Revoke the current token on the server and forget it."""
+        self._empty("POST", "/auth/logout")
+        self.token = None
+
+    def me(self) -> dict[str, Any]:
+        """The caller's user object, with ``is_admin``."""
+        return self._json("GET", "/me")
+
+    def user(self, handle: str) -> dict[str, Any]:
+        """The user with this handle."""
+        return self._json("GET", f"/users/{_segment(handle)}")
+
+    def create_invite(self) -> dict[str, Any]:
+        """A new invite code ``{code, expires_at}`` (admins only)."""
+        return self._json("POST", "/invites")
+
+    # -- chats ----------------------------------------------------------------------------
+
+    def chats(self) -> dict[str, Any]:
+        """``{chats: [chat]}``, newest activity first, the self chat included."""
+        return self._json("GET", "/chats")
+
+    def chat(self, chat_id: str) -> dict[str, Any]:
+        """One chat the caller can see."""
+        return self._json("GET", f"/chats/{_segment(chat_id)}")
+
+    def create_direct(self, handle: str) -> dict[str, Any]:
+        """The direct chat with ``handle``, created unless it exists already."""
+        return self._json("POST", "/chats", body={"kind": "direct", "handle": handle})
+
+    def create_group(self, title: str, handles: list[str]) -> dict[str, Any]:
+        """A new group chat with these members; the caller becomes its admin."""
+        return self._json(
+            "POST", "/chats", body={"kind": "group", "title": title, "handles": handles}
+        )
+
+    def add_member(self, chat_id: str, handle: str) -> dict[str, Any]:
+        """Add ``handle`` to a group (caller must be a group admin); returns the chat."""
+        return self._json("POST", f"/chats/{_segment(chat_id)}/members", body={"handle": handle})
+
+    def remove_member(self, chat_id: str, handle: str) -> None:
+        """Remove ``handle`` from a group (admin), or leave it (``handle`` is the caller)."""
+        self._empty("DELETE", f"/chats/{_segment(chat_id)}/members/{_segment(handle)}")
+
+    # -- messages -------------------------------------------------------------------------
+
+    def send_text(
+        self,
+        chat_id: str,
+        text: str,
+        client_id: str | None = None,
+        reply_to: str | None = None,
+    ) -> dict[str, Any]:
+        """Post a text message; returns the message.
+
+        Sending again with the same ``client_id`` returns the first message instead of a
+        duplicate, so a caller that retries after a lost response should reuse it.
+        """
+        body: dict[str, Any] = {
+            "client_id": client_id or uuid.uuid4().hex,
+            "kind": "text",
+            "text": text,
+        }
+        if reply_to is not None:
+            body["reply_to"] = reply_to
+        return self._json("POST", f"/chats/{_segment(chat_id)}/messages", body=body)
+
+    def messages(
+        self,
+        chat_id: str,
+        before: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> dict[str, Any]:
+        """A page ``{messages (oldest first), has_more}`` of a chat's history."""
+        return self._json(
+            "GET",
+            f"/chats/{_segment(chat_id)}/messages",
+            params={"before": before, "after": after, "limit": limit},
+        )
+
+    def delete_message(self, message_id: str, scope: Literal["me", "everyone"]) -> None:
+        """Delete a message for the caller only, or for everyone (sender only)."""
+        self._empty("DELETE", f"/messages/{_segment(message_id)}", params={"scope": scope})
+
+    def forward(self, message_id: str, chat_ids: list[str]) -> dict[str, Any]:
+        """Forward a message to up to 5 chats; returns ``{messages}``, one per chat."""
+        return self._json(
+            "POST", f"/messages/{_segment(message_id)}/forward", body={"chat_ids": chat_ids}
+        )
+
+    def star(self, message_id: str) -> None:
+        """Star a message for the caller."""
+        self._empty("PUT", f"/messages/{_segment(message_id)}/star")
+
+    def unstar(self, message_id: str) -> None:
+        """Remove the caller's star from a message."""
+        self._empty("DELETE", f"/messages/{_segment(message_id)}/star")
+
+    def starred(self) -> dict[str, Any]:
+        """``{messages}``: the messages the caller starred."""
+        return self._json("GET", "/starred")
+
+    def read(self, chat_id: str, up_to: str) -> None:
+        """Mark a chat read up to and including message ``up_to``."""
+        self._empty("POST", f"/chats/{_segment(chat_id)}/read", body={"up_to": up_to})
+
+    def played(self, message_id: str) -> None:
+        """Record that the caller played a voice message."""
+        self._empty("POST", f"/messages/{_segment(message_id)}/played")
+
+    # -- events ---------------------------------------------------------------------------
+
+    def poll_events(self, after: int, timeout: int = 25) -> dict[str, Any]:
+        """Long-poll ``{events, seq}``: logged events with seq > ``after``, waiting up to
+        ``timeout`` seconds for the first one."""
+        return self._json(
+            "GET",
+            "/events",
+            params={"after": after, "timeout": timeout},
+            # The server holds the request for up to `timeout`; leave room for the answer.
+            timeout=timeout + 10.0,
+        )

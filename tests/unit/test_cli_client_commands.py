@@ -1,0 +1,102 @@
+"""Client CLI commands without a server: formatting and the failure paths."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from voxbox.cli import client_commands
+from voxbox.cli.client_commands import chat_label, describe_event, message_preview
+
+
+@pytest.fixture
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
+    monkeypatch.setenv("VOXBOX_CONFIG_DIR", str(tmp_path / "conf"))
+    app = typer.Typer()
+    client_commands.register(app)
+    return app
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def test_every_command_has_help(app: typer.Typer) -> None:
+    runner = CliRunner()
+    for command in ["login", "register", "logout", "chats", "send", "listen"]:
+        result = runner.invoke(app, [command, "--help"])
+        assert result.exit_code == 0, result.output
+        assert "Usage" in result.output
+
+
+@pytest.mark.parametrize(
+    "args", [["chats"], ["send", "self", "--text", "x"], ["listen"], ["logout"]]
+)
+def test_not_logged_in(app: typer.Typer, args: list[str]) -> None:
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    assert "Error: Not logged in" in result.output
+    assert "voxbox login" in result.output
+
+
+def test_unreachable_server(app: typer.Typer, tmp_path: Path) -> None:
+    password = tmp_path / "pw"
+    password.write_text("secret-pass\n")
+    url = f"http://127.0.0.1:{free_port()}"
+    args = ["login", url, "--handle", "ann", "--password-file", str(password)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    assert "Error: Cannot reach the server" in result.output
+    assert not (tmp_path / "conf" / "credentials.json").exists()
+
+
+def test_login_rejects_a_non_http_url(app: typer.Typer) -> None:
+    result = CliRunner().invoke(app, ["login", "voxbox.example.org", "--handle", "ann"])
+    assert result.exit_code == 2
+
+
+def message(**fields: Any) -> dict[str, Any]:
+    base = {"kind": "text", "text": "", "media": None, "deleted": False, "view_once": False}
+    return base | fields
+
+
+def test_message_preview() -> None:
+    assert message_preview(message(text="hello\nworld")) == "hello …"
+    assert message_preview(message(text="x", deleted=True)) == "(deleted)"
+    voice = message(kind="voice", text=None, media={"duration_ms": 72_400, "filename": None})
+    assert message_preview(voice) == "Voice message (1:12)"
+    once = message(kind="voice", text=None, view_once=True)
+    assert message_preview(once) == "Voice message, view once"
+    audio = message(kind="audio", text="listen", media={"duration_ms": 5000, "filename": "a.mp3"})
+    assert message_preview(audio) == "Audio a.mp3 (0:05): listen"
+
+
+def test_chat_label() -> None:
+    members = [{"handle": "ann"}, {"handle": "bob"}]
+    assert chat_label({"kind": "direct", "members": members}, "ann") == "bob"
+    assert chat_label({"kind": "self", "title": "Notes", "members": members[:1]}, "ann") == "self"
+    assert chat_label({"kind": "group", "title": "family"}, "ann") == "family"
+
+
+def test_describe_event() -> None:
+    chat = {"id": "c1", "kind": "group", "title": "family"}
+    created = {"seq": 1, "type": "message.created", "data": message(sender="bob", text="hi")}
+    assert describe_event(created, chat, "ann").plain == "[family] bob: hi"
+    receipt = {
+        "seq": 2,
+        "type": "receipt",
+        "data": {"message_id": "m1", "chat_id": "c1", "handle": "bob", "kind": "read"},
+    }
+    assert describe_event(receipt, None, "ann").plain == "[c1] bob read m1"
+    typing = {"type": "presence", "data": {"chat_id": "c1", "handle": "bob", "state": "typing"}}
+    assert describe_event(typing, chat, "ann").plain == "[family] bob is typing…"
+    renamed = {"seq": 3, "type": "chat.updated", "data": chat}
+    assert describe_event(renamed, chat, "ann").plain == "[family] chat updated"
