@@ -1,0 +1,202 @@
+"""The client CLI against a real server, each command a `python -m voxbox` subprocess with its
+own config directory (VOXBOX_CONFIG_DIR), as a person or a script would run it."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from support.api import User
+from support.server import ServerProcess
+
+COMMAND_TIMEOUT = 30  # seconds for one CLI command
+EVENT_TIMEOUT = 15  # seconds to wait for an expected event line
+
+
+def voxbox(config_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "voxbox", *args],
+        env={**os.environ, "VOXBOX_CONFIG_DIR": str(config_dir)},
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT,
+    )
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def login(server: ServerProcess, user: User, config_dir: Path) -> None:
+    password_file = config_dir.with_suffix(".password")
+    password_file.write_text(user.password + "\n")
+    args = ["login", server.url, "--handle", user.handle, "--password-file", str(password_file)]
+    ok(voxbox(config_dir, *args))
+
+
+class Listener:
+    """A running `voxbox listen --json`; its stdout lines are read on a thread so that the
+    test can wait for a line with a timeout instead of sleeping."""
+
+    def __init__(self, config_dir: Path) -> None:
+        self.stderr_path = config_dir.with_suffix(".listen-stderr")
+        with open(self.stderr_path, "wb") as stderr:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "voxbox", "listen", "--json"],
+                env={**os.environ, "VOXBOX_CONFIG_DIR": str(config_dir)},
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+            )
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def frames_until(self, done: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+        """Every frame printed up to and including the first one for which ``done`` is true."""
+        deadline = time.monotonic() + EVENT_TIMEOUT
+        frames: list[dict[str, Any]] = []
+        while True:
+            try:
+                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no such frame within {EVENT_TIMEOUT}s: {frames}") from None
+            if line is None:
+                raise AssertionError(f"listen exited: {self.stderr_path.read_text()}")
+            frames.append(json.loads(line))
+            if done(frames[-1]):
+                return frames
+
+    def interrupt(self) -> int:
+        """Ctrl-C; returns the exit code."""
+        self.proc.send_signal(signal.SIGINT)
+        return self.proc.wait(timeout=COMMAND_TIMEOUT)
+
+
+@contextmanager
+def listening(config_dir: Path) -> Iterator[Listener]:
+    listener = Listener(config_dir)
+    try:
+        yield listener
+    finally:
+        if listener.proc.poll() is None:
+            listener.proc.kill()
+            listener.proc.wait()
+
+
+def is_ready(frame: dict[str, Any]) -> bool:
+    return frame.get("type") == "ready"
+
+
+def test_login_send_chats_listen(
+    server: ServerProcess, make_user: Callable[..., User], tmp_path: Path
+) -> None:
+    alice, bob = make_user(), make_user()
+    alice_dir, bob_dir = tmp_path / "alice", tmp_path / "bob"
+    login(server, alice, alice_dir)
+    login(server, bob, bob_dir)
+
+    credentials = alice_dir / "credentials.json"
+    assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
+    stored = json.loads(credentials.read_text())
+    assert stored["url"] == server.url
+    assert stored["handle"] == alice.handle
+
+    message_id = ok(voxbox(alice_dir, "send", bob.handle, "--text", "Hi Bob, from the CLI")).strip()
+    assert message_id
+
+    chats = json.loads(ok(voxbox(alice_dir, "chats", "--json")))["chats"]
+    direct = [c for c in chats if c["last_message"] and c["last_message"]["id"] == message_id]
+    assert len(direct) == 1, chats
+    assert direct[0]["kind"] == "direct"
+    assert {m["handle"] for m in direct[0]["members"]} == {alice.handle, bob.handle}
+    assert direct[0]["last_message"]["text"] == "Hi Bob, from the CLI"
+
+    def is_the_message(frame: dict[str, Any]) -> bool:
+        return frame.get("type") == "message.created" and frame["data"]["id"] == message_id
+
+    with listening(bob_dir) as listener:
+        frames = listener.frames_until(is_the_message)
+        assert frames[-1]["data"]["sender"] == alice.handle
+        assert frames[-1]["data"]["text"] == "Hi Bob, from the CLI"
+        assert listener.interrupt() == 0
+    state = json.loads((bob_dir / "listen-state.json").read_text())
+    assert state["seq"] >= frames[-1]["seq"]
+
+    # A second `voxbox listen` resumes where the first stopped: the message is not repeated.
+    with listening(bob_dir) as listener:
+        frames = listener.frames_until(is_ready)
+        assert not [f for f in frames if is_the_message(f)], frames
+        assert listener.interrupt() == 0
+
+
+def test_send_resolves_self_and_group_title(
+    server: ServerProcess, make_user: Callable[..., User], tmp_path: Path
+) -> None:
+    alice, bob = make_user(), make_user()
+    title = f"crew {alice.handle}"
+    group = alice.http.post(
+        "/chats", json={"kind": "group", "title": title, "handles": [bob.handle]}
+    )
+    assert group.status_code == 201, group.text
+    config_dir = tmp_path / "alice"
+    login(server, alice, config_dir)
+
+    note_id = ok(voxbox(config_dir, "send", "self", "--text", "note")).strip()
+    group_id = ok(voxbox(config_dir, "send", title, "--text", "hello crew")).strip()
+
+    chats = {c["id"]: c for c in json.loads(ok(voxbox(config_dir, "chats", "--json")))["chats"]}
+    assert chats[group.json()["id"]]["last_message"]["id"] == group_id
+    [own] = [c for c in chats.values() if c["kind"] == "self"]
+    assert own["last_message"]["id"] == note_id
+
+    table = ok(voxbox(config_dir, "chats"))
+    assert title in table
+    assert "hello crew" in table
+
+
+def test_errors_and_logout(
+    server: ServerProcess, make_user: Callable[..., User], tmp_path: Path
+) -> None:
+    alice = make_user()
+    config_dir = tmp_path / "alice"
+
+    result = voxbox(config_dir, "chats")
+    assert result.returncode == 1
+    assert "Not logged in" in result.stderr
+
+    wrong = tmp_path / "wrong.password"
+    wrong.write_text("not-the-password\n")
+    args = ["login", server.url, "--handle", alice.handle, "--password-file", str(wrong)]
+    result = voxbox(config_dir, *args)
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: ")
+    assert not (config_dir / "credentials.json").exists()
+
+    login(server, alice, config_dir)
+    result = voxbox(config_dir, "send", "nobody_here_at_all", "--text", "x")
+    assert result.returncode == 1
+    assert "Error: Unknown chat" in result.stderr
+
+    token = json.loads((config_dir / "credentials.json").read_text())["token"]
+    ok(voxbox(config_dir, "logout"))
+    assert not (config_dir / "credentials.json").exists()
+    with server.client(token) as http:
+        assert http.get("/me").status_code == 401

@@ -1,0 +1,76 @@
+"""Scale-out: two `voxbox serve` processes share one PostgreSQL database and Redis; events
+published by one reach WebSockets held on the other."""
+
+from __future__ import annotations
+
+import pytest
+
+from support.api import User, login_on, make_user_on
+
+pytestmark = pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+
+
+def on(server, user: User) -> User:
+    """The same user, talking to another server process."""
+    return User(
+        server=server,
+        id=user.id,
+        handle=user.handle,
+        password=user.password,
+        token=user.token,
+        display_name=user.display_name,
+        http=server.client(user.token),
+    )
+
+
+async def test_websocket_on_a_receives_what_is_posted_through_b(make_server) -> None:
+    a = make_server()
+    b = make_server(share_store_with=a)
+    alice = make_user_on(a)
+    bob_on_b = make_user_on(b)  # registered through B, visible through A
+    bob_on_a = on(a, bob_on_b)
+    alice_on_b = login_on(b, alice.handle, alice.password)
+
+    chat_id = alice.direct_with(bob_on_a)
+    assert ok_ids(bob_on_b.chats()) >= {chat_id}
+
+    async with alice.events() as alice_ws_a, bob_on_b.events() as bob_ws_b:
+        # B -> WebSocket on A
+        msg = bob_on_b.send(chat_id, "through B")
+        event = await alice_ws_a.next_event(
+            "message.created", where=lambda e: e["data"]["id"] == msg["id"]
+        )
+        assert event["data"]["text"] == "through B"
+
+        # A -> WebSocket on B
+        reply = alice.send(chat_id, "through A")
+        await bob_ws_b.next_event("message.created", where=lambda e: e["data"]["id"] == reply["id"])
+
+        # receipts and presence cross processes too
+        await alice_ws_a.ack(event["seq"])
+        await bob_ws_b.next_event(
+            "receipt",
+            where=lambda e: (
+                e["data"]["message_id"] == msg["id"] and e["data"]["kind"] == "delivered"
+            ),
+        )
+        await bob_ws_b.presence(chat_id, "typing")
+        presence = await alice_ws_a.next_event("presence")
+        assert presence["data"] == {
+            "chat_id": chat_id,
+            "handle": bob_on_b.handle,
+            "state": "typing",
+        }
+
+    # one log: a resume on either process sees the same events
+    async with alice.events(after=0) as on_a:
+        pass
+    async with alice_on_b.events(after=0) as on_b:
+        pass
+    assert on_a.replayed == on_b.replayed
+    for u in (alice, bob_on_a, bob_on_b, alice_on_b):
+        u.http.close()
+
+
+def ok_ids(chats: list[dict]) -> set[str]:
+    return {c["id"] for c in chats}

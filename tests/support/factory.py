@@ -1,0 +1,63 @@
+"""Starting voxbox servers for tests on one backend (fresh store each, or a shared one)."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from support.backends import REDIS_URL, PostgresDatabases, check_redis
+from support.server import ServerProcess
+
+# High limits for shared servers: many tests log in from 127.0.0.1 within one window. The rate
+# limit tests start servers of their own with low limits.
+GENEROUS_LIMITS = {
+    "VOXBOX_LIMITS__LOGIN_ATTEMPTS_PER_HANDLE": "1000",
+    "VOXBOX_LIMITS__LOGIN_ATTEMPTS_PER_ADDRESS": "100000",
+}
+
+
+class ServerFactory:
+    """Starts servers on one backend and stops them all at `close()`."""
+
+    def __init__(
+        self, backend: str, pg: PostgresDatabases, base_dir: Path, *, name: str = "server"
+    ) -> None:
+        self.backend = backend
+        self.pg = pg
+        self.base_dir = base_dir
+        self.name = name
+        self.servers: list[ServerProcess] = []
+
+    def backend_env(self) -> dict[str, str | None]:
+        """Settings for a fresh store on this backend (a new database on postgres)."""
+        if self.backend == "sqlite":
+            return {"VOXBOX_DATABASE_URL": None, "VOXBOX_REDIS_URL": None}
+        check_redis()
+        return {"VOXBOX_DATABASE_URL": self.pg.create(), "VOXBOX_REDIS_URL": REDIS_URL}
+
+    def start(
+        self,
+        env: dict[str, str | None] | None = None,
+        *,
+        share_store_with: ServerProcess | None = None,
+    ) -> ServerProcess:
+        """A new running server. `share_store_with`: same database and Redis (scale-out)."""
+        settings: dict[str, str | None] = {"VOXBOX_REGISTRATION": "open", **GENEROUS_LIMITS}
+        if share_store_with is not None:
+            for key in ("VOXBOX_DATABASE_URL", "VOXBOX_REDIS_URL"):
+                settings[key] = share_store_with.settings.get(key)
+        else:
+            settings.update(self.backend_env())
+        settings.update(env or {})
+        n = len(self.servers) + 1
+        name = f"{self.name}-{self.backend}-{n}"
+        data_dir = self.base_dir / f"{name}-{secrets.token_hex(3)}"
+        srv = ServerProcess(data_dir, settings, name=name)
+        self.servers.append(srv)
+        srv.start()
+        return srv
+
+    def close(self) -> None:
+        for srv in self.servers:
+            srv.stop()
+        self.servers.clear()
