@@ -1,4 +1,5 @@
-"""Client-side CLI commands: log in to a server, list chats, send, follow events.
+"""Client-side CLI commands: log in to a server, list chats, send text and audio files,
+download media, follow events.
 
 They talk to a server over HTTP with :mod:`voxbox.client` using the login stored by
 ``voxbox login`` (see :mod:`voxbox.client.config`). API errors end the command with exit code 1
@@ -9,31 +10,60 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import json
 import os
 import sys
+import time
+import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import TracebackType
 from typing import Annotated, Any, NoReturn
 from urllib.parse import urlsplit
 
 import httpx
 import typer
 from rich.console import Console
+from rich.filesize import decimal
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
 from voxbox.client.config import (
     Credentials,
+    PendingUpload,
     delete_credentials,
+    forget_pending_upload,
     load_credentials,
     load_listen_seq,
+    load_pending_upload,
     save_credentials,
     save_listen_seq,
+    save_pending_upload,
+    upload_key,
 )
 from voxbox.client.events import listen
-from voxbox.client.http import API_PREFIX, VoxboxAPIError, VoxboxClient, VoxboxError
+from voxbox.client.http import (
+    API_PREFIX,
+    DEFAULT_CHUNK_SIZE,
+    MediaFormat,
+    MessageKind,
+    VoxboxAPIError,
+    VoxboxClient,
+    VoxboxError,
+    upload_id_of,
+)
 from voxbox.client.resolve import resolve_chat
+from voxbox.client.uploads import FileUpload, download_name, part_paths
 
 _out = Console(highlight=False)
 _err = Console(stderr=True, highlight=False)
@@ -44,15 +74,20 @@ _CHAT_HELP = (
 )
 _CHAT_EVENTS = ("chat.created", "chat.updated")  # their data is the chat itself
 _RECEIPT_VERBS = {"delivered": "received", "read": "read", "played": "played"}
+_INTERRUPTED = "Interrupted; run the same command again to continue."
+# Answers to posting an upload that mean the file will never be accepted as it is.
+_REFUSED = frozenset({413, 415, 422})
 
 
 def register(app: typer.Typer) -> None:
-    """Add the client commands (login, register, logout, chats, send, invite, listen)."""
+    """Add the client commands (login, register, logout, chats, send, download, invite,
+    listen)."""
     app.command("login")(login)
     app.command("register")(register_account)
     app.command("logout")(logout)
     app.command("chats")(list_chats)
     app.command("send")(send)
+    app.command("download")(download)
     app.command("invite")(invite)
     app.command("listen")(listen_events)
 
@@ -88,6 +123,91 @@ def _reporting_errors(*, logged_in: bool = True) -> Iterator[None]:
         raise typer.Exit(1) from None
     except OSError as exc:
         _fail("File access failed", str(exc))
+
+
+@contextlib.contextmanager
+def _resumable() -> Iterator[None]:
+    """For a transfer that a re-run continues: Ctrl-C inside the block ends the command with
+    exit code 130, a lost connection with exit code 1, both with a hint to run it again."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        _err.print(_INTERRUPTED, style="yellow")
+        raise typer.Exit(130) from None
+    except httpx.TransportError as exc:
+        _fail(
+            "Connection lost",
+            str(exc) or type(exc).__name__,
+            "Run the same command again to continue.",
+        )
+
+
+class _Transfer:
+    """Progress of one transfer, on stderr (stdout is for the result).
+
+    On a terminal: a rich bar with bytes, speed and time left. Otherwise (a log, a script): a
+    plain line when the first bytes moved, then at most one a second, and one at the end.
+    An instance is the ``on_progress(done, total)`` callback of the transfer.
+    """
+
+    def __init__(self, label: str, total: int | None = None, start: int = 0) -> None:
+        self.label = label
+        self.total = total
+        self.start = start
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+        self._shown: int | None = None
+        self._shown_at = 0.0
+
+    def __enter__(self) -> _Transfer:
+        if _err.is_terminal:
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=_err,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task(self.label, total=self.total, completed=self.start)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if total is not None:
+            self.total = total
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, completed=done, total=self.total)
+            return
+        now = time.monotonic()
+        finished = done == self.total
+        if done == self.start and not finished:
+            return
+        due = self._shown is None or finished or now - self._shown_at >= 1.0
+        if due and done != self._shown:
+            self._shown, self._shown_at = done, now
+            of = f" of {decimal(self.total)}" if self.total is not None else ""
+            _err.print(f"{self.label}: {decimal(done)}{of}", soft_wrap=True)
+
+
+@contextlib.contextmanager
+def _working(what: str) -> Iterator[None]:
+    """A spinner with ``what`` on a terminal; a plain line otherwise."""
+    if _err.is_terminal:
+        with _err.status(what):
+            yield
+    else:
+        _err.print(what)
+        yield
 
 
 def _credentials() -> Credentials:
@@ -346,21 +466,234 @@ def _chats_table(chats: list[dict[str, Any]], me: str) -> Table:
 
 def send(
     chat: Annotated[str, typer.Argument(help=_CHAT_HELP)],
-    text: Annotated[str, typer.Option("--text", "-t", help="The text to send.")],
+    file: Annotated[
+        Path | None,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            show_default=False,
+            help="An audio file to send (MP3, M4A/AAC, WAV, FLAC, Ogg, Opus, WebM, AMR/3GP, or "
+            "a video whose sound track is taken). Give either FILE or --text.",
+        ),
+    ] = None,
+    text: Annotated[
+        str | None,
+        typer.Option("--text", "-t", help="The text to send (instead of a FILE)."),
+    ] = None,
+    voice: Annotated[
+        bool,
+        typer.Option(
+            "--voice",
+            help="Send FILE as a voice message (a voice note) instead of an audio file that "
+            "keeps its name and original bytes.",
+        ),
+    ] = False,
     reply_to: Annotated[
         str | None, typer.Option(help="The id of the message this one answers.")
     ] = None,
+    chunk_size: Annotated[
+        int,
+        typer.Option(
+            "--chunk-size",
+            min=1,
+            hidden=True,
+            envvar="VOXBOX_UPLOAD_CHUNK_SIZE",
+            help="Bytes per upload request.",
+        ),
+    ] = DEFAULT_CHUNK_SIZE,
 ) -> None:
-    """Send a text message to a chat and print the new message's id.
+    """Send a text message or an audio file to a chat and print the new message's id.
+
+    Give either FILE or --text. FILE is sent as an audio file, or with --voice as a voice message.
+
+    While uploading, a progress bar shows bytes, speed and time left; then "Processing…".
+
+    Interrupted (Ctrl-C, lost connection)? Run the same command again: the upload resumes.
+
+    Nothing is ever posted twice, even when the interruption came after the message was posted.
+
+    Unfinished uploads are kept in uploads.json in the config directory (VOXBOX_CONFIG_DIR).
 
     Naming a user you have no chat with yet starts a direct chat with them.
     """
+    if (file is None) == (text is None):
+        raise typer.BadParameter("give either a FILE or --text, not both", param_hint="FILE")
+    if voice and file is None:
+        raise typer.BadParameter("--voice needs a FILE", param_hint="--voice")
     credentials = _credentials()
+    if file is not None:
+        _send_file(credentials, chat, file, voice=voice, reply_to=reply_to, chunk=chunk_size)
+        return
+    assert text is not None
     with _reporting_errors():
         with _client(credentials) as client:
             target = resolve_chat(client, chat)
             message = client.send_text(target["id"], text, reply_to=reply_to)
         _out.print(message["id"], markup=False)
+
+
+def _send_file(
+    credentials: Credentials,
+    chat: str,
+    file: Path,
+    *,
+    voice: bool,
+    reply_to: str | None,
+    chunk: int,
+) -> None:
+    """Upload ``file`` (continuing an earlier attempt), post it, print the message id."""
+    kind: MessageKind = "voice" if voice else "audio"
+    with _reporting_errors(), _resumable(), _client(credentials) as client:
+        chat_id = resolve_chat(client, chat)["id"]
+        key = upload_key(file, credentials, chat_id=chat_id, kind=kind, stat=file.stat())
+        pending = load_pending_upload(key)
+        upload = FileUpload(client, file, kind=kind, chat_id=chat_id, chunk_size=chunk)
+        message: dict[str, Any] | None = None
+        if pending is not None:
+            if upload.resume(pending.upload_url):
+                _err.print(
+                    f"Resuming at {decimal(upload.offset)} of {decimal(upload.length)}.",
+                    soft_wrap=True,
+                )
+            else:
+                message = _posted_already(client, chat_id, pending, kind, reply_to)
+        if message is None:
+            if upload.url is None:
+                client_id = pending.client_id if pending is not None else uuid.uuid4().hex
+                pending = PendingUpload(upload_url=upload.create(), client_id=client_id)
+                save_pending_upload(key, pending, path=file)
+            assert pending is not None
+            with _Transfer(f"Uploading {file.name}", upload.length, upload.offset) as progress:
+                upload.run(progress)
+            with _working("Processing…"):
+                message = _post_upload(client, chat_id, upload, pending, kind, reply_to, key)
+        else:
+            _err.print("It was sent already.")
+        forget_pending_upload(key)
+        _out.print(message["id"], markup=False)
+
+
+def _posted_already(
+    client: VoxboxClient,
+    chat_id: str,
+    pending: PendingUpload,
+    kind: MessageKind,
+    reply_to: str | None,
+) -> dict[str, Any] | None:
+    """The message an earlier run posted from an upload the server no longer has, if any.
+
+    The upload being gone may mean its message was posted just before the interruption:
+    posting it again with the same client_id answers with that message (and does nothing).
+    Any refusal means it was not posted.
+    """
+    try:
+        return client.send_upload(
+            chat_id,
+            upload_id_of(pending.upload_url),
+            kind=kind,
+            client_id=pending.client_id,
+            reply_to=reply_to,
+        )
+    except VoxboxAPIError as exc:
+        if 400 <= exc.status < 500 and exc.status not in (401, 429):
+            return None
+        raise
+
+
+def _post_upload(
+    client: VoxboxClient,
+    chat_id: str,
+    upload: FileUpload,
+    pending: PendingUpload,
+    kind: MessageKind,
+    reply_to: str | None,
+    key: str,
+) -> dict[str, Any]:
+    """Post the complete upload as a message; forget it if the server refuses the file."""
+    try:
+        return client.send_upload(
+            chat_id, upload.upload_id, kind=kind, client_id=pending.client_id, reply_to=reply_to
+        )
+    except VoxboxAPIError as exc:
+        if exc.status in _REFUSED:
+            # Sending it again would be refused again: nothing to resume.
+            forget_pending_upload(key)
+            with contextlib.suppress(VoxboxAPIError, httpx.HTTPError):
+                client.delete_upload(pending.upload_url)
+        raise
+
+
+class DownloadFormat(enum.StrEnum):
+    """The ``--format`` choices of ``voxbox download``."""
+
+    original = "original"
+    ogg = "ogg"
+    mp3 = "mp3"
+
+
+_FORMATS: dict[DownloadFormat, MediaFormat] = {
+    DownloadFormat.original: "original",
+    DownloadFormat.ogg: "ogg",
+    DownloadFormat.mp3: "mp3",
+}
+
+
+def download(
+    message_id: Annotated[str, typer.Argument(help="The id of a voice or audio message.")],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Where to save it: a file name, or an existing directory to save it in. "
+            "Default: the media's own file name (made safe) in the current directory.",
+            show_default=False,
+        ),
+    ] = None,
+    format: Annotated[
+        DownloadFormat | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="original: the bytes as they were uploaded; ogg: Ogg/Opus; mp3: MP3 (for "
+            "players without Opus). Default: original for audio files, ogg for voice messages.",
+            show_default=False,
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite the output file if it exists.")
+    ] = False,
+) -> None:
+    """Download the audio of a voice or audio message and print where it was saved.
+
+    A progress bar shows bytes, speed and time left. An existing file is kept unless --force.
+
+    Interrupted? Run the same command again: it continues from FILE.part if the audio is unchanged.
+    """
+    credentials = _credentials()
+    with _reporting_errors(), _resumable(), _client(credentials) as client:
+        message = client.message(message_id)
+        media = message.get("media")
+        if not media:
+            _fail(
+                "Nothing to download",
+                "the message has no audio (a text message, deleted, or a view-once message "
+                "already played)",
+            )
+        fmt: MediaFormat = (
+            _FORMATS[format] if format else "ogg" if message.get("kind") == "voice" else "original"
+        )
+        name = download_name(media, fmt)
+        dest = output / name if output is not None and output.is_dir() else output or Path(name)
+        if dest.exists() and not force:
+            _fail("File exists", f"{dest}; add --force to overwrite it")
+        part, _ = part_paths(dest)
+        if part.exists():
+            _err.print(f"Continuing the partial download in {part}.", soft_wrap=True)
+        with _Transfer(f"Downloading {dest.name}") as progress:
+            client.download_media(media["id"], dest, fmt, progress)
+    _out.print(str(dest), markup=False, soft_wrap=True)
 
 
 def invite() -> None:

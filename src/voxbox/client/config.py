@@ -1,17 +1,26 @@
-"""Where the client keeps its login and its place in the event stream.
+"""Where the client keeps its login, its place in the event stream and its unfinished uploads.
 
-Both live in one directory: ``$VOXBOX_CONFIG_DIR`` when set, else the platform's user config
+They live in one directory: ``$VOXBOX_CONFIG_DIR`` when set, else the platform's user config
 directory for voxbox. Files there hold a bearer token, so they are private to the user
 (directory 0700, files 0600) and replaced atomically so a crash never leaves half a file.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
+import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; concurrent sends may lose an entry
+    fcntl = None  # type: ignore[assignment]
 
 import platformdirs
 
@@ -19,6 +28,9 @@ from voxbox.client.http import VoxboxError
 
 CREDENTIALS_FILE = "credentials.json"
 LISTEN_STATE_FILE = "listen-state.json"
+UPLOADS_FILE = "uploads.json"
+# Entries older than this are dropped: the server discards drafts long before (7 days default).
+UPLOAD_ENTRY_MAX_AGE = 30 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -112,3 +124,88 @@ def save_listen_seq(credentials: Credentials, seq: int) -> None:
         config_dir() / LISTEN_STATE_FILE,
         {"url": credentials.url, "handle": credentials.handle, "seq": seq},
     )
+
+
+# -- unfinished uploads (`voxbox send FILE`) -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PendingUpload:
+    """An upload started by ``voxbox send`` and not yet posted: where it is on the server and
+    the client_id its message is (or will be) posted with."""
+
+    upload_url: str
+    client_id: str
+
+
+def upload_key(
+    path: Path, credentials: Credentials, *, chat_id: str, kind: str, stat: os.stat_result
+) -> str:
+    """The key of sending this file (as it is now: size and mtime) to this chat as this kind,
+    from this login. Any change starts a new upload instead of continuing a stale one."""
+    parts = [
+        str(path.resolve()),
+        stat.st_size,
+        stat.st_mtime_ns,
+        credentials.url,
+        credentials.handle,
+        chat_id,
+        kind,
+    ]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+@contextlib.contextmanager
+def _uploads_locked() -> Iterator[Path]:
+    """Hold the lock of the uploads file (two sends at once must not lose each other's entry)."""
+    path = config_dir() / UPLOADS_FILE
+    if fcntl is None:
+        yield path
+        return
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path.with_name(UPLOADS_FILE + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield path
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _upload_entries(path: Path) -> dict[str, Any]:
+    data = _read(path) or {}
+    return {k: v for k, v in data.items() if isinstance(v, dict)}
+
+
+def load_pending_upload(key: str) -> PendingUpload | None:
+    """The unfinished upload stored under ``key``, if any."""
+    data = _read(config_dir() / UPLOADS_FILE) or {}
+    entry = data.get(key)
+    if not isinstance(entry, dict):
+        return None
+    url, client_id = entry.get("upload_url"), entry.get("client_id")
+    if not isinstance(url, str) or not isinstance(client_id, str):
+        return None
+    return PendingUpload(upload_url=url, client_id=client_id)
+
+
+def save_pending_upload(key: str, pending: PendingUpload, *, path: Path) -> None:
+    """Remember an unfinished upload of ``path`` under ``key`` (and drop entries so old that
+    their uploads are surely gone)."""
+    now = time.time()
+    with _uploads_locked() as file:
+        entries = {
+            k: v
+            for k, v in _upload_entries(file).items()
+            if isinstance(saved := v.get("saved_at"), int | float)
+            and now - saved < UPLOAD_ENTRY_MAX_AGE
+        }
+        entries[key] = asdict(pending) | {"path": str(path), "saved_at": now}
+        _write_private(file, entries)
+
+
+def forget_pending_upload(key: str) -> None:
+    """Drop the entry under ``key`` (its message was posted, or it cannot be sent)."""
+    with _uploads_locked() as file:
+        entries = _upload_entries(file)
+        if entries.pop(key, None) is not None:
+            _write_private(file, entries)

@@ -3,23 +3,37 @@
 Every method returns the response JSON as plain dicts (``None`` for ``204``) and raises
 :class:`VoxboxAPIError` for any non-2xx answer. Transport failures (connection refused,
 timeouts) are raised as the underlying ``httpx.HTTPError``.
+
+The tus upload and media download methods here are single requests; resuming, chunking and
+retrying live in :mod:`voxbox.client.uploads`, which ``upload_file``, ``send_file`` and
+``download_media`` delegate to.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import email.utils
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 
 API_PREFIX = "/api/v1"
+TUS_VERSION = "1.0.0"
+DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024
+# Finishing an upload decodes and encodes the audio inside the request: give it time.
+PROCESSING_TIMEOUT = 600.0
+
+MediaFormat = Literal["original", "ogg", "mp3"]
+MessageKind = Literal["voice", "audio"]
+ProgressCallback = Callable[[int, int | None], None]
 
 # Codes the contract assigns to statuses; used when a response carries no problem JSON
 # (e.g. a reverse proxy's own error page).
@@ -119,6 +133,28 @@ def _segment(value: str) -> str:
     return quote(value, safe="")
 
 
+def encode_upload_metadata(metadata: Mapping[str, str]) -> str:
+    """The tus ``Upload-Metadata`` header: ``key base64(value)`` pairs, comma-separated."""
+    return ",".join(
+        f"{key} {base64.b64encode(value.encode()).decode('ascii')}"
+        for key, value in metadata.items()
+    )
+
+
+def upload_id_of(upload_url: str) -> str:
+    """The upload id at the end of an upload URL (``.../uploads/{id}``)."""
+    return upload_url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _int_header(response: httpx.Response, name: str) -> int | None:
+    value = response.headers.get(name)
+    if value is None:
+        return None
+    if not value.strip().isdigit():
+        raise VoxboxError("Unexpected response", f"{name}: {value!r} is not a byte count")
+    return int(value)
+
+
 class VoxboxClient:
     """A client of one voxbox server.
 
@@ -159,6 +195,10 @@ class VoxboxClient:
 
     # -- plumbing -------------------------------------------------------------------------
 
+    def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        return headers | dict(extra or {})
+
     def _request(
         self,
         method: str,
@@ -167,16 +207,18 @@ class VoxboxClient:
         body: Any = None,
         params: Mapping[str, str | int | None] | None = None,
         timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
+        content: bytes | Iterable[bytes] | None = None,
     ) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         # httpx would send a None parameter as an empty value; absent means "not given".
         query = {k: v for k, v in (params or {}).items() if v is not None}
         response = self._http.request(
             method,
             path,
             json=body,
+            content=content,
             params=query,
-            headers=headers,
+            headers=self._headers(headers),
             timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
         )
         if response.is_error:
@@ -330,6 +372,220 @@ class VoxboxClient:
     def played(self, message_id: str) -> None:
         """Record that the caller played a voice message."""
         self._empty("POST", f"/messages/{_segment(message_id)}/played")
+
+    def message(self, message_id: str) -> dict[str, Any]:
+        """One message the caller can see (``media`` is ``null`` once a view-once was played)."""
+        return self._json("GET", f"/messages/{_segment(message_id)}")
+
+    def send_upload(
+        self,
+        chat_id: str,
+        upload_id: str,
+        *,
+        kind: MessageKind,
+        client_id: str,
+        reply_to: str | None = None,
+    ) -> dict[str, Any]:
+        """Finish a complete (or deferred-length) upload, process it and post it as a voice or
+        audio message; returns the message.
+
+        Like :meth:`send_text`, the same ``client_id`` again returns the first message, so a
+        caller that lost the answer (or was interrupted) can safely repeat the call.
+        Raises :class:`VoxboxAPIError` 415 (not audio), 422 (empty, corrupt, no audio track)
+        or 413 (too long or too big).
+        """
+        body: dict[str, Any] = {"client_id": client_id, "kind": kind, "upload_id": upload_id}
+        if reply_to is not None:
+            body["reply_to"] = reply_to
+        return self._json(
+            "POST",
+            f"/chats/{_segment(chat_id)}/messages",
+            body=body,
+            timeout=PROCESSING_TIMEOUT,
+        )
+
+    # -- uploads (tus 1.0.0) --------------------------------------------------------------
+
+    def _upload_url(self, location: str) -> str:
+        """The absolute URL of an upload from a ``Location`` header or a stored URL.
+
+        Only URLs on this client's server are accepted: the bearer token is sent there.
+        """
+        url = urljoin(self.base_url + "/", location)
+        mine, theirs = urlsplit(self.base_url), urlsplit(url)
+        if (theirs.scheme, theirs.netloc) != (mine.scheme, mine.netloc):
+            raise VoxboxError("Unexpected upload URL", f"{url} is not on {self.base_url}")
+        return url
+
+    def create_upload(self, length: int | None, metadata: Mapping[str, str]) -> str:
+        """Create a tus upload of ``length`` bytes (``None``: length deferred until the last
+        PATCH); returns its absolute URL. ``metadata`` holds filename, content_type, chat_id,
+        kind."""
+        headers = {
+            "Tus-Resumable": TUS_VERSION,
+            "Upload-Metadata": encode_upload_metadata(metadata),
+        }
+        if length is None:
+            headers["Upload-Defer-Length"] = "1"
+        else:
+            headers["Upload-Length"] = str(length)
+        response = self._request("POST", "/uploads", headers=headers, content=b"")
+        location = response.headers.get("location")
+        if not location:
+            raise VoxboxError("Unexpected response", "POST /uploads gave no Location")
+        return self._upload_url(location)
+
+    def upload_offset(self, upload_url: str) -> tuple[int, int | None]:
+        """``(offset, length)`` of an upload as the server has it (``length`` ``None`` while
+        deferred). Raises :class:`VoxboxAPIError` 404 (or 410) when the upload is gone."""
+        response = self._request(
+            "HEAD", self._upload_url(upload_url), headers={"Tus-Resumable": TUS_VERSION}
+        )
+        offset = _int_header(response, "upload-offset")
+        if offset is None:
+            raise VoxboxError("Unexpected response", "HEAD of an upload gave no Upload-Offset")
+        return offset, _int_header(response, "upload-length")
+
+    def patch_upload(
+        self,
+        upload_url: str,
+        offset: int,
+        data: bytes | Iterable[bytes],
+        *,
+        size: int | None = None,
+        length: int | None = None,
+    ) -> int:
+        """Append ``data`` at ``offset``; returns the server's new offset.
+
+        ``data`` may be an iterable of blocks (to report progress while sending); then
+        ``size``, its total length, is required. ``length`` declares the upload's final length
+        (the last PATCH of a deferred-length upload). Raises :class:`VoxboxAPIError` 409 when
+        ``offset`` is not the server's.
+        """
+        if size is None:
+            if not isinstance(data, bytes):
+                raise TypeError("size is required when data is an iterable of blocks")
+            size = len(data)
+        headers = {
+            "Tus-Resumable": TUS_VERSION,
+            "Content-Type": "application/offset+octet-stream",
+            "Content-Length": str(size),
+            "Upload-Offset": str(offset),
+        }
+        if length is not None:
+            headers["Upload-Length"] = str(length)
+        response = self._request(
+            "PATCH", self._upload_url(upload_url), headers=headers, content=data
+        )
+        new_offset = _int_header(response, "upload-offset")
+        if new_offset is None:
+            raise VoxboxError("Unexpected response", "PATCH of an upload gave no Upload-Offset")
+        return new_offset
+
+    def delete_upload(self, upload_url: str) -> None:
+        """Discard an unfinished upload (tus termination)."""
+        self._empty("DELETE", self._upload_url(upload_url), headers={"Tus-Resumable": TUS_VERSION})
+
+    def open_uploads(self) -> dict[str, Any]:
+        """``{uploads: [{id, offset, length, metadata, created_at}]}``: the caller's unfinished
+        uploads (drafts)."""
+        return self._json("GET", "/uploads", params={"state": "open"})
+
+    def upload_file(
+        self,
+        path: str | Path,
+        *,
+        kind: MessageKind,
+        chat_id: str | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        on_progress: ProgressCallback | None = None,
+        resume_url: str | None = None,
+        on_created: Callable[[str], None] | None = None,
+    ) -> str:
+        """Upload a file with tus; returns the upload id. See :func:`uploads.upload_file`."""
+        from voxbox.client import uploads  # it builds on this module
+
+        return uploads.upload_file(
+            self,
+            path,
+            kind=kind,
+            chat_id=chat_id,
+            chunk_size=chunk_size,
+            on_progress=on_progress,
+            resume_url=resume_url,
+            on_created=on_created,
+        )
+
+    def send_file(
+        self,
+        chat_id: str,
+        path: str | Path,
+        *,
+        voice: bool,
+        client_id: str | None = None,
+        reply_to: str | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        on_progress: ProgressCallback | None = None,
+    ) -> dict[str, Any]:
+        """Upload a file and post it to a chat as a voice message (``voice``) or an audio file;
+        returns the message. Reuse ``client_id`` when retrying so nothing is posted twice."""
+        kind: MessageKind = "voice" if voice else "audio"
+        upload_id = self.upload_file(
+            path, kind=kind, chat_id=chat_id, chunk_size=chunk_size, on_progress=on_progress
+        )
+        return self.send_upload(
+            chat_id,
+            upload_id,
+            kind=kind,
+            client_id=client_id or uuid.uuid4().hex,
+            reply_to=reply_to,
+        )
+
+    # -- media ----------------------------------------------------------------------------
+
+    def media(self, media_id: str) -> dict[str, Any]:
+        """The media object ``{id, kind, content_type, size, duration_ms, waveform, ...}``."""
+        return self._json("GET", f"/media/{_segment(media_id)}")
+
+    @contextlib.contextmanager
+    def stream_media(
+        self,
+        media_id: str,
+        format: MediaFormat = "original",
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> Iterator[httpx.Response]:
+        """The streamed response of ``GET /media/{id}/content`` (200, or 206 for a ``Range``
+        in ``headers``); its body is not read yet. Error answers are raised before yielding."""
+        # Identity encoding: byte ranges and sizes must refer to the file's own bytes.
+        with self._http.stream(
+            "GET",
+            f"/media/{_segment(media_id)}/content",
+            params={"format": format},
+            headers=self._headers({"Accept-Encoding": "identity", **(headers or {})}),
+        ) as response:
+            if response.is_error:
+                response.read()
+                raise problem_error(
+                    response.status_code,
+                    response.reason_phrase,
+                    response.headers,
+                    response.content,
+                )
+            yield response
+
+    def download_media(
+        self,
+        media_id: str,
+        dest: str | Path,
+        format: MediaFormat = "original",
+        on_progress: ProgressCallback | None = None,
+    ) -> Path:
+        """Download media content to ``dest`` (replaced atomically), resuming a previous
+        partial download; see :func:`uploads.download_media`."""
+        from voxbox.client import uploads  # it builds on this module
+
+        return uploads.download_media(self, media_id, dest, format, on_progress)
 
     # -- events ---------------------------------------------------------------------------
 
