@@ -1,6 +1,20 @@
 #!/usr/bin/env bash
-# Start the services the tests use (PostgreSQL, Redis) when they are down and we may start them.
+# What the tests need beyond Python packages: PostgreSQL and Redis running, and Debian packages
+# (espeak-ng and sox for speech fixtures). Installs/starts them when missing and we are root.
 set -euo pipefail
+
+missing=()
+for tool in espeak-ng sox; do
+    command -v "$tool" >/dev/null || missing+=("$tool")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+        echo "warning: missing ${missing[*]}; install them (apt-get install ${missing[*]})" >&2
+    fi
+fi
 
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
     if [ "$(id -u)" = 0 ] && [ -d /etc/postgresql ]; then

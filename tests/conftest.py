@@ -20,7 +20,8 @@ import pytest
 from support import server as server_module
 from support.api import User, make_user_on
 from support.backends import BACKENDS, PostgresDatabases
-from support.factory import ServerFactory
+from support.factory import S3_BUCKET, ServerFactory
+from support.s3 import MotoS3, moto_server
 from support.server import ServerProcess
 
 
@@ -46,11 +47,31 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
+def moto_s3() -> Iterator[MotoS3]:
+    """A real S3 API endpoint (moto's standalone server) with the test bucket."""
+    with moto_server() as s3:
+        s3.create_bucket(S3_BUCKET)
+        yield s3
+
+
+def _s3_for(backend: str, request: pytest.FixtureRequest) -> MotoS3 | None:
+    """The postgres backend keeps blobs in S3; started only when such a server is wanted."""
+    return request.getfixturevalue("moto_s3") if backend == "postgres" else None
+
+
+@pytest.fixture(scope="session")
 def server(
-    backend: str, pg_databases: PostgresDatabases, tmp_path_factory: pytest.TempPathFactory
+    backend: str,
+    pg_databases: PostgresDatabases,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
 ) -> Iterator[ServerProcess]:
     factory = ServerFactory(
-        backend, pg_databases, tmp_path_factory.mktemp(f"session-{backend}"), name="session"
+        backend,
+        pg_databases,
+        tmp_path_factory.mktemp(f"session-{backend}"),
+        name="session",
+        s3=_s3_for(backend, request),
     )
     try:
         yield factory.start()
@@ -60,23 +81,33 @@ def server(
 
 @pytest.fixture(scope="module")
 def server_factory(
-    backend: str, pg_databases: PostgresDatabases, tmp_path_factory: pytest.TempPathFactory
+    backend: str,
+    pg_databases: PostgresDatabases,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
 ) -> Iterator[ServerFactory]:
-    factory = ServerFactory(backend, pg_databases, tmp_path_factory.mktemp(f"module-{backend}"))
+    factory = ServerFactory(
+        backend,
+        pg_databases,
+        tmp_path_factory.mktemp(f"module-{backend}"),
+        s3=_s3_for(backend, request),
+    )
     yield factory
     factory.close()
 
 
 @pytest.fixture
 def make_server(
-    backend: str, pg_databases: PostgresDatabases, tmp_path: Path
+    backend: str, pg_databases: PostgresDatabases, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[Callable[..., ServerProcess]]:
     """make_server(registration="invite", limits__login_attempts_per_handle=3) -> ServerProcess.
 
     Keyword names map to VOXBOX_* variables (upper-cased, prefixed); full names work too.
     `share_store_with=other_server` reuses the other server's database and Redis.
     """
-    factory = ServerFactory(backend, pg_databases, tmp_path, name="own")
+    factory = ServerFactory(
+        backend, pg_databases, tmp_path, name="own", s3=_s3_for(backend, request)
+    )
 
     def make(share_store_with: ServerProcess | None = None, **env: object) -> ServerProcess:
         return factory.start(_env_kwargs(env), share_store_with=share_store_with)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,13 +12,16 @@ from fastapi import FastAPI
 from voxbox import __version__
 from voxbox.api import errors
 from voxbox.api.middleware import AccessLogMiddleware, BodyLimitMiddleware
-from voxbox.api.routes import accounts, chats, events, messages, system
+from voxbox.api.routes import accounts, chats, events, media, messages, system, uploads
 from voxbox.config import Registration, Settings
 from voxbox.core import accounts as accounts_core
+from voxbox.core import media as media_core
+from voxbox.core import uploads as uploads_core
 from voxbox.core.backends import Backends
 
 log = logging.getLogger("voxbox")
 API_PREFIX = "/api/v1"
+HOUSEKEEPING_SECONDS = 3600
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -27,6 +31,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await backends.start()
         await _announce_bootstrap(backends)
+        _schedule_housekeeping(backends)
         try:
             yield
         finally:
@@ -42,13 +47,25 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.backends = backends
     errors.install(app)
-    for router in (accounts.router, chats.router, messages.router, events.router):
+    routers = (accounts, chats, messages, uploads, media, events)
+    for router in (r.router for r in routers):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(system.router)
     app.include_router(system.router, prefix=API_PREFIX, include_in_schema=False)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.limits.max_json_bytes)
     app.add_middleware(AccessLogMiddleware)
     return app
+
+
+def _schedule_housekeeping(b: Backends) -> None:
+    """Expire drafts, delete blobs nothing refers to, sweep scratch files left by a crash."""
+
+    async def housekeeping() -> None:
+        await uploads_core.expire_uploads(b)
+        await media_core.collect_garbage(b)
+        await asyncio.to_thread(uploads_core.sweep_spool, b.spool_dir)
+
+    b.jobs.every(HOUSEKEEPING_SECONDS, "housekeeping", housekeeping)
 
 
 async def _announce_bootstrap(b: Backends) -> None:

@@ -36,6 +36,13 @@ class LimitsSettings(BaseModel):
     longpoll_max_seconds: int = Field(60, ge=1)
     websocket_queue: int = Field(1000, ge=10)
     websocket_auth_seconds: float = Field(10.0, gt=0)
+    voice_max_seconds: int = Field(60 * 60, ge=1)
+    audio_max_seconds: int = Field(6 * 60 * 60, ge=1)
+    upload_max_bytes: int = Field(2 * 1024**3, ge=1024)
+    draft_ttl_hours: int = Field(24 * 7, ge=1)
+    decode_max_seconds: float = Field(600.0, gt=0)
+    # Files claiming a longer duration are processed by a background job (media.ready event).
+    inline_max_seconds: int = Field(10 * 60, ge=0)
 
 
 class Settings(BaseSettings):

@@ -17,3 +17,10 @@ MESSAGE_SEND_SECONDS = Histogram(
     "Time to accept a message: validation, durable write and publish",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
+MEDIA_PROCESS_SECONDS = Histogram(
+    "voxbox_media_process_seconds",
+    "Audio pipeline time per file, by path: remux (Opus in), streamed (Opus analysed while "
+    "recording), transcode",
+    ["path"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0, 600.0),
+)

@@ -6,7 +6,10 @@ import secrets
 from pathlib import Path
 
 from support.backends import REDIS_URL, PostgresDatabases, check_redis
+from support.s3 import MotoS3, fake_aws_env
 from support.server import ServerProcess
+
+S3_BUCKET = "voxbox-test"
 
 # High limits for shared servers: many tests log in from 127.0.0.1 within one window. The rate
 # limit tests start servers of their own with low limits.
@@ -20,20 +23,41 @@ class ServerFactory:
     """Starts servers on one backend and stops them all at `close()`."""
 
     def __init__(
-        self, backend: str, pg: PostgresDatabases, base_dir: Path, *, name: str = "server"
+        self,
+        backend: str,
+        pg: PostgresDatabases,
+        base_dir: Path,
+        *,
+        name: str = "server",
+        s3: MotoS3 | None = None,
     ) -> None:
         self.backend = backend
         self.pg = pg
+        self.s3 = s3
         self.base_dir = base_dir
         self.name = name
         self.servers: list[ServerProcess] = []
 
     def backend_env(self) -> dict[str, str | None]:
-        """Settings for a fresh store on this backend (a new database on postgres)."""
+        """Settings for a fresh store on this backend.
+
+        sqlite: SQLite, in-process events, blobs in the data dir. postgres: a new PostgreSQL
+        database, Redis, and blobs in S3 (moto) under a prefix of its own.
+        """
         if self.backend == "sqlite":
-            return {"VOXBOX_DATABASE_URL": None, "VOXBOX_REDIS_URL": None}
+            return {
+                "VOXBOX_DATABASE_URL": None,
+                "VOXBOX_REDIS_URL": None,
+                "VOXBOX_STORAGE_URL": None,
+            }
         check_redis()
-        return {"VOXBOX_DATABASE_URL": self.pg.create(), "VOXBOX_REDIS_URL": REDIS_URL}
+        assert self.s3 is not None, "the postgres backend stores blobs in S3"
+        return {
+            "VOXBOX_DATABASE_URL": self.pg.create(),
+            "VOXBOX_REDIS_URL": REDIS_URL,
+            "VOXBOX_STORAGE_URL": self.s3.storage_url(S3_BUCKET, secrets.token_hex(6)),
+            **fake_aws_env(),
+        }
 
     def start(
         self,
@@ -44,8 +68,14 @@ class ServerFactory:
         """A new running server. `share_store_with`: same database and Redis (scale-out)."""
         settings: dict[str, str | None] = {"VOXBOX_REGISTRATION": "open", **GENEROUS_LIMITS}
         if share_store_with is not None:
-            for key in ("VOXBOX_DATABASE_URL", "VOXBOX_REDIS_URL"):
-                settings[key] = share_store_with.settings.get(key)
+            shared = ("VOXBOX_DATABASE_URL", "VOXBOX_REDIS_URL", "VOXBOX_STORAGE_URL")
+            settings.update(
+                {
+                    k: v
+                    for k, v in share_store_with.settings.items()
+                    if k in shared or k.startswith("AWS_")
+                }
+            )
         else:
             settings.update(self.backend_env())
         settings.update(env or {})

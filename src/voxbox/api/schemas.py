@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from voxbox.core.uploads import UploadOut
 from voxbox.core.views import ChatOut, MessageOut, UserOut
 
 
@@ -87,3 +88,11 @@ class ReadIn(Body):
 
 class HealthOut(BaseModel):
     status: Literal["ok"]
+
+
+class UploadsOut(BaseModel):
+    uploads: list[UploadOut]
+
+
+class FinishIn(Body):
+    kind: Literal["voice", "audio"]

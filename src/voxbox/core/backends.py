@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,6 +14,9 @@ from voxbox.core.events import PENDING_ENVELOPES
 from voxbox.core.ratelimit import RateLimiter, make_rate_limiter
 from voxbox.db.engine import Database
 from voxbox.events.bus import EventBus, make_bus
+from voxbox.jobs.runner import JobRunner
+from voxbox.media import AnalyzerCache, MediaLimits
+from voxbox.storage import BlobStore, make_blob_store
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,9 @@ class Backends:
     db: Database
     bus: EventBus
     limiter: RateLimiter
+    store: BlobStore
+    jobs: JobRunner
+    recordings: AnalyzerCache  # voice drafts analysed as they stream in (see core/uploads)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Backends:
@@ -29,14 +36,29 @@ class Backends:
             db=Database(settings.effective_database_url),
             bus=make_bus(settings.redis_url),
             limiter=make_rate_limiter(settings.redis_url),
+            store=make_blob_store(settings.storage_url, settings.data_dir),
+            jobs=JobRunner(),
+            recordings=AnalyzerCache(
+                MediaLimits(
+                    max_duration_ms=settings.limits.voice_max_seconds * 1000,
+                    max_decode_seconds=settings.limits.decode_max_seconds,
+                )
+            ),
         )
 
     async def start(self) -> None:
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
         await self.db.migrate()
         await self.bus.start()
 
+    @property
+    def spool_dir(self) -> Path:
+        """Local scratch space for request bodies and media processing."""
+        return self.settings.data_dir / "tmp"
+
     async def close(self) -> None:
+        await self.jobs.close()
+        await self.store.close()
         await self.bus.close()
         await self.limiter.close()
         await self.db.dispose()

@@ -25,6 +25,8 @@ LOGGED_TYPES = frozenset(
         "chat.created",
         "chat.updated",
         "member.removed",
+        "media.ready",
+        "media.failed",
     }
 )
 

@@ -14,9 +14,10 @@ from voxbox.core.access import access_chat, access_message, active_member_ids, c
 from voxbox.core.backends import Backends
 from voxbox.core.errors import Forbidden, Invalid, NotFound
 from voxbox.core.events import log_event
+from voxbox.core.media import access_media, finish_upload, release_media
 from voxbox.core.receipts import do_mark_delivered, undelivered
-from voxbox.core.views import MessageOut, load_messages, message_out, visible_to
-from voxbox.db.models import Chat, HiddenMessage, Member, Message, Star, User
+from voxbox.core.views import MessageOut, load_messages, media_out, message_out, visible_to
+from voxbox.db.models import Chat, HiddenMessage, Media, Member, Message, Star, User
 from voxbox.db.queries import insert_ignoring_conflicts
 from voxbox.ids import new_id
 from voxbox.metrics import MESSAGE_SEND_SECONDS
@@ -60,11 +61,27 @@ async def send_message(
     """
     started = time.perf_counter()
     check_client_id(client_id)
-    if kind != "text" or media_id is not None or upload_id is not None:
-        raise Invalid("This server accepts text messages only; voice and audio come later.")
-    if view_once:
+    media_kind = kind != "text"
+    if media_kind:
+        if text is not None:
+            raise Invalid("Voice and audio messages have no text.")
+        if (media_id is None) == (upload_id is None):
+            raise Invalid("A voice or audio message needs exactly one of media_id, upload_id.")
+    else:
+        if media_id is not None or upload_id is not None:
+            raise Invalid("A text message has no media.")
+        text = check_text(text, b.settings.limits.max_text_chars)
+    if view_once and kind != "voice":
         raise Invalid("Only voice messages can be view-once.")
-    text = check_text(text, b.settings.limits.max_text_chars)
+    async with b.read() as session:
+        existing = await _by_client_id(session, sender, client_id)
+        if existing is not None:
+            return existing, False
+        _, member = await access_chat(session, sender.id, chat_id)
+        check_active(member)
+    if upload_id is not None:
+        # Finishing may take a while (processing); done before the write transaction.
+        media_id = (await finish_upload(b, sender, upload_id, kind)).id  # type: ignore[arg-type]
     try:
         async with b.transaction() as session:
             existing = await _by_client_id(session, sender, client_id)
@@ -74,7 +91,11 @@ async def send_message(
             check_active(member)
             if reply_to is not None:
                 await _check_reply_target(session, sender.id, chat.id, reply_to)
-            message = await do_post(
+            if media_id is not None:
+                media = await access_media(session, sender.id, media_id)
+                if media.kind != kind:
+                    raise Invalid(f"This media is {media.kind}, not {kind}.")
+            view = await do_post(
                 session,
                 chat,
                 sender,
@@ -82,8 +103,9 @@ async def send_message(
                 kind=kind,
                 text=text,
                 reply_to_id=reply_to,
+                media_id=media_id,
+                view_once=view_once,
             )
-            view = message_out(message, sender.handle)
     except IntegrityError:
         async with b.read() as session:
             existing = await _by_client_id(session, sender, client_id)
@@ -98,7 +120,7 @@ async def _by_client_id(session: AsyncSession, sender: User, client_id: str) -> 
     message = await session.scalar(
         select(Message).where(Message.sender_id == sender.id, Message.client_id == client_id)
     )
-    return (await load_messages(session, [message]))[0] if message is not None else None
+    return (await load_messages(session, [message], sender.id))[0] if message else None
 
 
 async def _check_reply_target(
@@ -122,8 +144,10 @@ async def do_post(
     text: str | None,
     reply_to_id: str | None = None,
     forwarded_from_id: str | None = None,
-) -> Message:
-    """Insert a message and log message.created for every current member.
+    media_id: str | None = None,
+    view_once: bool = False,
+) -> MessageOut:
+    """Insert a message and log message.created for every current member; returns its view.
 
     Runs inside a write transaction; the caller checked the sender may post here.
     """
@@ -137,21 +161,18 @@ async def do_post(
         text=text,
         reply_to_id=reply_to_id,
         forwarded_from_id=forwarded_from_id,
-        view_once=False,
+        media_id=media_id,
+        view_once=view_once,
         created_at=now,
     )
     session.add(message)
     chat.updated_at, chat.last_message_id = now, message.id
     recipients = await active_member_ids(session, chat.id)
     await session.flush()
-    await log_event(
-        session,
-        recipients,
-        "message.created",
-        message_out(message, sender.handle),
-        message_id=message.id,
-    )
-    return message
+    media = await session.get(Media, media_id) if media_id else None
+    view = message_out(message, sender.handle, media=media_out(media) if media else None)
+    await log_event(session, recipients, "message.created", view, message_id=message.id)
+    return view
 
 
 async def list_messages(
@@ -189,7 +210,7 @@ async def list_messages(
         async with b.transaction() as session:
             await do_mark_delivered(session, user, pending)
     async with b.read() as session:
-        return await load_messages(session, rows), has_more
+        return await load_messages(session, rows, user.id), has_more
 
 
 async def delete_message(
@@ -211,10 +232,13 @@ async def delete_message(
             raise Forbidden("Only the sender can delete a message for everyone.")
         if message.deleted_at is not None:
             return
-        message.deleted_at, message.text = utcnow(), None
+        released = message.media_id
+        message.deleted_at, message.text, message.media_id = utcnow(), None, None
         await session.flush()
         view = (await load_messages(session, [message]))[0]
         await log_event(session, await active_member_ids(session, chat.id), "message.updated", view)
+    if released is not None:
+        await release_media(b, released)
 
 
 async def forward_message(
@@ -244,9 +268,10 @@ async def forward_message(
                     kind=source.kind,
                     text=source.text,
                     forwarded_from_id=source.id,
+                    media_id=source.media_id,
                 )
             )
-        return [message_out(m, user.handle) for m in posted]
+        return posted
 
 
 async def star(b: Backends, user: User, message_id: str, starred: bool) -> None:
@@ -277,4 +302,10 @@ async def starred(b: Backends, user: User) -> list[MessageOut]:
             for m, member in rows.all()
             if m.id > member.joined_id and (member.left_id is None or m.id <= member.left_id)
         ]
-        return await load_messages(session, visible)
+        return await load_messages(session, visible, user.id)
+
+
+async def get_message(b: Backends, user: User, message_id: str) -> MessageOut:
+    async with b.read() as session:
+        message, _, _ = await access_message(session, user.id, message_id)
+        return (await load_messages(session, [message], user.id))[0]

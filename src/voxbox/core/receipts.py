@@ -13,7 +13,7 @@ from voxbox.core.access import access_chat, access_message
 from voxbox.core.backends import Backends
 from voxbox.core.errors import Invalid
 from voxbox.core.events import log_event
-from voxbox.core.views import ReceiptOut, load_chat, visible_to
+from voxbox.core.views import ReceiptOut, load_chat, load_messages, visible_to
 from voxbox.db.models import Event, Message, Receipt, User
 from voxbox.db.queries import insert_ignoring_conflicts
 from voxbox.timeutil import utcnow
@@ -172,3 +172,7 @@ async def mark_played(b: Backends, user: User, message_id: str) -> None:
         now = utcnow()
         played = await _set_receipt(session, user, [message], "played", now)
         await _log_receipts(session, user, played, "played", now)
+        if played and message.view_once:
+            # Opened once: from now on the player's views of it come without media.
+            view = (await load_messages(session, [message], user.id))[0]
+            await log_event(session, [user.id], "message.updated", view)

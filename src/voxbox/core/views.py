@@ -5,6 +5,7 @@ The same schemas are API response bodies and event payloads; ORM rows never leav
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
@@ -14,7 +15,7 @@ from pydantic import BaseModel, Field, PlainSerializer
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voxbox.db.models import Chat, HiddenMessage, Member, Message, Receipt, User
+from voxbox.db.models import Chat, HiddenMessage, Media, Member, Message, Receipt, User
 from voxbox.timeutil import isoformat
 
 Timestamp = Annotated[datetime, PlainSerializer(isoformat, return_type=str)]
@@ -37,6 +38,40 @@ class Receipts(BaseModel):
     played: list[str] = Field(default_factory=list)
 
 
+class MediaOut(BaseModel):
+    id: str
+    kind: Literal["voice", "audio"]
+    content_type: str
+    size: int
+    duration_ms: int | None
+    waveform: list[int]
+    filename: str
+    created_at: Timestamp
+    # processing (a long file in a background job), ready, or failed (see error)
+    state: Literal["processing", "ready", "failed"]
+    error: str | None = None
+
+
+VOICE_CONTENT_TYPE = "audio/ogg; codecs=opus"
+
+
+def media_out(media: Media) -> MediaOut:
+    """A voice note is its Ogg/Opus; an audio file is its original (with an Ogg rendition)."""
+    voice = media.kind == "voice"
+    return MediaOut(
+        id=media.id,
+        kind=media.kind,
+        content_type=VOICE_CONTENT_TYPE if voice else media.source_content_type,
+        size=(media.ogg_size or 0) if voice else media.source_size,
+        duration_ms=media.duration_ms,
+        waveform=json.loads(media.waveform) if media.waveform else [],
+        filename=media.filename,
+        created_at=media.created_at,
+        state=media.state,
+        error=media.error,
+    )
+
+
 class MessageOut(BaseModel):
     id: str
     chat_id: str
@@ -44,7 +79,7 @@ class MessageOut(BaseModel):
     sender: str
     kind: Literal["text", "voice", "audio"]
     text: str | None
-    media: None = None  # voice and audio messages arrive with the media capability
+    media: MediaOut | None = None
     reply_to: str | None
     forwarded: bool
     view_once: bool
@@ -99,8 +134,12 @@ def me_out(user: User) -> MeOut:
 
 
 def message_out(
-    message: Message, sender_handle: str, receipts: Receipts | None = None
+    message: Message,
+    sender_handle: str,
+    receipts: Receipts | None = None,
+    media: MediaOut | None = None,
 ) -> MessageOut:
+    """The message as clients see it; ``media`` is left out by the caller where it is gone."""
     deleted = message.deleted_at is not None
     return MessageOut(
         id=message.id,
@@ -109,6 +148,7 @@ def message_out(
         sender=sender_handle,
         kind=message.kind,
         text=None if deleted else message.text,
+        media=None if deleted else media,
         reply_to=message.reply_to_id,
         forwarded=message.forwarded_from_id is not None,
         view_once=message.view_once,
@@ -134,8 +174,13 @@ def visible_to(member: Member) -> list[ColumnElement[bool]]:
     return conds
 
 
-async def load_messages(session: AsyncSession, messages: Sequence[Message]) -> list[MessageOut]:
-    """Views of messages with sender handles and receipts, in the given order."""
+async def load_messages(
+    session: AsyncSession, messages: Sequence[Message], viewer_id: str | None = None
+) -> list[MessageOut]:
+    """Views of messages with sender handles, receipts and media, in the given order.
+
+    For a viewer, a view-once message they received and played comes without its media.
+    """
     if not messages:
         return []
     ids = [m.id for m in messages]
@@ -159,15 +204,44 @@ async def load_messages(session: AsyncSession, messages: Sequence[Message]) -> l
         .where(Receipt.message_id.in_(ids))
         .order_by(User.handle)
     )
-    for message_id, handle, delivered, read, played in rows.all():
+    for message_id, handle, delivered_at, read_at, played_at in rows.all():
         r = receipts[message_id]
-        if delivered is not None:
+        if delivered_at is not None:
             r.delivered.append(handle)
-        if read is not None:
+        if read_at is not None:
             r.read.append(handle)
-        if played is not None:
+        if played_at is not None:
             r.played.append(handle)
-    return [message_out(m, senders[m.sender_id], receipts.get(m.id)) for m in messages]
+    media_ids = {m.media_id for m in messages if m.media_id}
+    media = (
+        {
+            row.id: media_out(row)
+            for row in (await session.scalars(select(Media).where(Media.id.in_(media_ids)))).all()
+        }
+        if media_ids
+        else {}
+    )
+    view_once = [m.id for m in messages if m.view_once and m.sender_id != viewer_id]
+    played: set[str] = set()
+    if viewer_id is not None and view_once:
+        played = set(
+            await session.scalars(
+                select(Receipt.message_id).where(
+                    Receipt.user_id == viewer_id,
+                    Receipt.message_id.in_(view_once),
+                    Receipt.played_at.is_not(None),
+                )
+            )
+        )
+    return [
+        message_out(
+            m,
+            senders[m.sender_id],
+            receipts.get(m.id),
+            None if m.media_id is None or m.id in played else media[m.media_id],
+        )
+        for m in messages
+    ]
 
 
 async def load_chats(session: AsyncSession, viewer_id: str, chats: Sequence[Chat]) -> list[ChatOut]:
@@ -196,7 +270,7 @@ async def load_chats(session: AsyncSession, viewer_id: str, chats: Sequence[Chat
         last = await session.scalar(
             select(Message).where(*visible_to(me)).order_by(Message.id.desc()).limit(1)
         )
-        last_view = (await load_messages(session, [last]))[0] if last is not None else None
+        last_view = (await load_messages(session, [last], viewer_id))[0] if last else None
         since = max(me.joined_id, me.last_read_id or "")
         unread = await session.scalar(
             select(func.count())

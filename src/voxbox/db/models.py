@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -123,6 +124,9 @@ class Message(Base):
     kind: Mapped[str] = mapped_column(String(8))
     text: Mapped[str | None] = mapped_column(Text)
     reply_to_id: Mapped[str | None] = mapped_column(String(26))
+    media_id: Mapped[str | None] = mapped_column(
+        ForeignKey("media.id", ondelete="RESTRICT"), index=True
+    )
     forwarded_from_id: Mapped[str | None] = mapped_column(String(26))
     view_once: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -182,3 +186,62 @@ class Event(Base):
     # The message a message.created event is about: acks turn into delivered receipts.
     message_id: Mapped[str | None] = mapped_column(String(26))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Media(Base):
+    """A voice note or audio file: its playable Ogg/Opus rendition and, for files, the original.
+
+    Blobs are content-addressed (keys from sha256), so two media with the same bytes share them.
+    """
+
+    __tablename__ = "media"
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    uploader_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    state: Mapped[str] = mapped_column(String(12))  # processing | ready | failed
+    error: Mapped[str | None] = mapped_column(Text)
+    filename: Mapped[str] = mapped_column(String(255))
+    source_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    source_size: Mapped[int] = mapped_column(BigInteger)
+    source_content_type: Mapped[str] = mapped_column(String(128))
+    original_key: Mapped[str | None] = mapped_column(String(160))  # kept for audio files
+    ogg_key: Mapped[str | None] = mapped_column(String(160), index=True)
+    ogg_size: Mapped[int | None] = mapped_column(BigInteger)
+    mp3_key: Mapped[str | None] = mapped_column(String(160))
+    mp3_size: Mapped[int | None] = mapped_column(BigInteger)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    waveform: Mapped[str | None] = mapped_column(Text)  # JSON list of 64 ints
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Upload(Base):
+    """An unfinished tus upload. Its bytes live in the blob store as parts keyed by offset."""
+
+    __tablename__ = "uploads"
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    length: Mapped[int | None] = mapped_column(BigInteger)
+    metadata_json: Mapped[str] = mapped_column(Text)
+    chat_id: Mapped[str | None] = mapped_column(ForeignKey("chats.id", ondelete="SET NULL"))
+    kind: Mapped[str | None] = mapped_column(String(8))
+    # open: takes PATCHes; finishing: being turned into media (one request at a time).
+    state: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class UploadPart(Base):
+    """The bytes one PATCH brought, stored as a blob; parts in offset order make the upload."""
+
+    __tablename__ = "upload_parts"
+
+    upload_id: Mapped[str] = mapped_column(
+        ForeignKey("uploads.id", ondelete="CASCADE"), primary_key=True
+    )
+    offset: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    key: Mapped[str] = mapped_column(String(160))

@@ -52,6 +52,11 @@ async def list_messages(
     return MessagesOut(messages=page, has_more=has_more)
 
 
+@router.get("/messages/{message_id}")
+async def get_message(message_id: str, b: B, user: CurrentUser) -> MessageOut:
+    return await messages.get_message(b, user, message_id)
+
+
 @router.delete("/messages/{message_id}", status_code=204)
 async def delete_message(
     message_id: str, b: B, user: CurrentUser, scope: Literal["me", "everyone"] = "me"

@@ -1,0 +1,323 @@
+"""Uploads: tus 1.0.0 (creation, deferred length, termination, expiration) for voice drafts
+and audio files.
+
+Each PATCH's bytes become one part blob (``uploads/<id>/<offset>``) and a row in upload_parts,
+committed together with the new offset: a PATCH is all there or not at all, on any worker, and a
+broken connection keeps what arrived. Finishing assembles the parts (see core/media.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+import shutil
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxbox.core.access import access_chat, active_member_ids, check_active
+from voxbox.core.backends import Backends
+from voxbox.core.errors import BadRequest, Conflict, Invalid, NotFound, PayloadTooLarge
+from voxbox.core.events import publish_ephemeral
+from voxbox.core.views import PresenceOut, Timestamp
+from voxbox.db.models import Upload, UploadPart, User
+from voxbox.ids import new_id
+from voxbox.timeutil import utcnow
+
+METADATA_KEYS = frozenset({"filename", "content_type", "chat_id", "kind"})
+MAX_METADATA_BYTES = 4096
+# PATCH bodies up to this size feed the recording analyzer (MediaRecorder sends ~1 s chunks).
+RECORDING_CHUNK_MAX = 1024 * 1024
+# While chunks arrive, "recording" presence is refreshed once per this many seconds.
+RECORDING_PRESENCE_EVERY = 3.0
+
+
+class UploadOut(BaseModel):
+    id: str
+    offset: int
+    length: int | None
+    metadata: dict[str, str]
+    created_at: Timestamp
+    expires_at: Timestamp
+
+
+def upload_out(upload: Upload) -> UploadOut:
+    return UploadOut(
+        id=upload.id,
+        offset=upload.offset,
+        length=upload.length,
+        metadata=json.loads(upload.metadata_json),
+        created_at=upload.created_at,
+        expires_at=upload.expires_at,
+    )
+
+
+def parse_metadata(header: str | None) -> dict[str, str]:
+    """``Upload-Metadata``: comma-separated ``key base64value`` pairs (value may be absent)."""
+    if not header:
+        return {}
+    if len(header) > MAX_METADATA_BYTES:
+        raise BadRequest("Upload-Metadata is too long.")
+    metadata: dict[str, str] = {}
+    for pair in header.split(","):
+        key, _, value = pair.strip().partition(" ")
+        if not key or key in metadata:
+            raise BadRequest("Upload-Metadata has an empty or repeated key.")
+        try:
+            metadata[key] = base64.b64decode(value.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError) as exc:
+            raise BadRequest(f"Upload-Metadata value of {key!r} is not base64 UTF-8.") from exc
+    return {k: v for k, v in metadata.items() if k in METADATA_KEYS}
+
+
+async def access_upload(session: AsyncSession, user: User, upload_id: str) -> Upload:
+    """The caller's own unexpired upload; NotFound for anything else."""
+    upload = await session.get(Upload, upload_id)
+    if upload is None or upload.user_id != user.id or upload.expires_at <= utcnow():
+        raise NotFound("No such upload.")
+    return upload
+
+
+def _expiry(b: Backends, now: datetime) -> datetime:
+    return now + timedelta(hours=b.settings.limits.draft_ttl_hours)
+
+
+async def create_upload(
+    b: Backends, user: User, length: int | None, metadata: dict[str, str]
+) -> Upload:
+    """A new upload of ``length`` bytes, or of deferred length (a recording in progress)."""
+    if length is not None and length > b.settings.limits.upload_max_bytes:
+        raise PayloadTooLarge(f"Uploads are limited to {b.settings.limits.upload_max_bytes} bytes.")
+    kind = metadata.get("kind")
+    if kind is not None and kind not in ("voice", "audio"):
+        raise Invalid("Upload kind is 'voice' or 'audio'.")
+    now = utcnow()
+    async with b.transaction() as session:
+        chat_id = metadata.get("chat_id")
+        if chat_id:
+            _, member = await access_chat(session, user.id, chat_id)
+            check_active(member)
+        upload = Upload(
+            id=new_id(),
+            user_id=user.id,
+            offset=0,
+            length=length,
+            metadata_json=json.dumps(metadata),
+            chat_id=chat_id or None,
+            kind=kind,
+            state="open",
+            created_at=now,
+            updated_at=now,
+            expires_at=_expiry(b, now),
+        )
+        session.add(upload)
+    return upload
+
+
+async def get_upload(b: Backends, user: User, upload_id: str) -> Upload:
+    async with b.read() as session:
+        return await access_upload(session, user, upload_id)
+
+
+async def list_open_uploads(b: Backends, user: User) -> list[UploadOut]:
+    async with b.read() as session:
+        rows = await session.scalars(
+            select(Upload)
+            .where(Upload.user_id == user.id, Upload.expires_at > utcnow())
+            .order_by(Upload.id.desc())
+        )
+        return [upload_out(u) for u in rows]
+
+
+@dataclass
+class PatchResult:
+    upload: Upload
+    disconnected: bool
+
+
+async def append(
+    b: Backends,
+    user: User,
+    upload_id: str,
+    offset: int,
+    body: AsyncIterator[bytes],
+    new_length: int | None = None,
+) -> PatchResult:
+    """Append a PATCH body at ``offset``; keeps what arrived if the client goes away mid-body.
+
+    ``body`` raises ConnectionError when the client disconnects. Wrong offset: Conflict.
+    """
+    async with b.read() as session:
+        upload = await access_upload(session, user, upload_id)
+    if upload.state != "open":
+        raise Conflict("This upload is being finished.")
+    if offset != upload.offset:
+        raise Conflict(f"Upload-Offset is {upload.offset}, not {offset}.")
+    length = upload.length
+    if new_length is not None:
+        if length is not None and new_length != length:
+            raise BadRequest("Upload-Length is already set.")
+        if new_length < offset or new_length > b.settings.limits.upload_max_bytes:
+            raise PayloadTooLarge("Upload-Length is out of range.")
+        length = new_length
+    limit = length if length is not None else b.settings.limits.upload_max_bytes
+    spool = b.spool_dir / f"part-{new_id().lower()}"
+    size, disconnected = 0, False
+    # A recording's chunk (about a second of audio) also goes to its analyzer, after commit.
+    recording: list[bytes] | None = [] if upload.kind == "voice" else None
+    try:
+        with spool.open("wb") as out:
+            try:
+                async for chunk in body:
+                    size += len(chunk)
+                    if recording is not None:
+                        recording.append(chunk)
+                        if size > RECORDING_CHUNK_MAX:
+                            recording = None
+                    if offset + size > limit:
+                        raise PayloadTooLarge(
+                            "The body goes past the upload's length."
+                            if length is not None
+                            else f"Uploads are limited to {limit} bytes."
+                        )
+                    out.write(chunk)
+            except ConnectionError:
+                disconnected = True
+        previous_patch = upload.updated_at
+        upload = await _commit_part(b, user, upload, offset, size, length, spool)
+    finally:
+        spool.unlink(missing_ok=True)
+    if recording is None:
+        b.recordings.forget(upload.id)
+    else:
+        await asyncio.to_thread(b.recordings.feed, upload.id, offset, b"".join(recording))
+    if upload.kind == "voice" and upload.chat_id and upload.length is None:
+        # Refresh "recording" when a new presence period starts; no per-process state needed.
+        period = RECORDING_PRESENCE_EVERY
+        if offset == 0 or (
+            previous_patch.timestamp() // period != upload.updated_at.timestamp() // period
+        ):
+            await _recording_presence(b, user, upload.chat_id, "recording")
+    return PatchResult(upload, disconnected)
+
+
+async def _commit_part(
+    b: Backends,
+    user: User,
+    upload: Upload,
+    offset: int,
+    size: int,
+    length: int | None,
+    spool: Path,
+) -> Upload:
+    key = f"uploads/{upload.id.lower()}/{offset:016d}"
+    if size:
+        await b.store.put_file(key, spool, move=True)
+    now = utcnow()
+    async with b.transaction() as session:
+        moved = await session.execute(
+            update(Upload)
+            .where(Upload.id == upload.id, Upload.offset == offset, Upload.state == "open")
+            .values(offset=offset + size, length=length, updated_at=now, expires_at=_expiry(b, now))
+            .returning(Upload.id)
+        )
+        if moved.first() is None:
+            raise Conflict("Another request moved this upload's offset.")
+        if size:
+            session.add(UploadPart(upload_id=upload.id, offset=offset, size=size, key=key))
+        return await access_upload(session, user, upload.id)
+
+
+async def _recording_presence(
+    b: Backends, user: User, chat_id: str, state: Literal["recording", "idle"]
+) -> None:
+    async with b.read() as session:
+        recipients = [u for u in await active_member_ids(session, chat_id) if u != user.id]
+    await publish_ephemeral(
+        b.bus, recipients, "presence", PresenceOut(chat_id=chat_id, handle=user.handle, state=state)
+    )
+
+
+async def part_keys(session: AsyncSession, upload_id: str) -> list[str]:
+    return list(
+        await session.scalars(
+            select(UploadPart.key)
+            .where(UploadPart.upload_id == upload_id)
+            .order_by(UploadPart.offset)
+        )
+    )
+
+
+async def read_upload(
+    b: Backends, user: User, upload_id: str
+) -> tuple[Upload, AsyncIterator[bytes]]:
+    """The bytes received so far (a draft's preview), streamed part by part."""
+    async with b.read() as session:
+        upload = await access_upload(session, user, upload_id)
+        keys = await part_keys(session, upload_id)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for key in keys:
+            async with await b.store.open(key) as stream:
+                async for chunk in stream:
+                    yield chunk
+
+    return upload, chunks()
+
+
+async def discard_upload(b: Backends, user: User, upload_id: str) -> None:
+    """Delete a draft and its bytes (tus termination)."""
+    async with b.transaction() as session:
+        upload = await access_upload(session, user, upload_id)
+        keys = await part_keys(session, upload_id)
+        await session.execute(delete(Upload).where(Upload.id == upload_id))
+    b.recordings.forget(upload_id)
+    await delete_blobs(b, keys)
+    if upload.kind == "voice" and upload.chat_id:
+        with contextlib.suppress(Exception):  # the chat may be gone; presence is best effort
+            await _recording_presence(b, user, upload.chat_id, "idle")
+
+
+async def delete_blobs(b: Backends, keys: list[str]) -> None:
+    for key in keys:
+        await b.store.delete(key)
+
+
+async def expire_uploads(b: Backends) -> int:
+    """Delete uploads past their expiry and their parts; returns how many. Idempotent."""
+    async with b.transaction() as session:
+        expired = list(
+            await session.scalars(select(Upload.id).where(Upload.expires_at <= utcnow()))
+        )
+        keys = list(
+            await session.scalars(select(UploadPart.key).where(UploadPart.upload_id.in_(expired)))
+        )
+        if expired:
+            await session.execute(delete(Upload).where(Upload.id.in_(expired)))
+    await delete_blobs(b, keys)
+    return len(expired)
+
+
+def sweep_spool(spool_dir: Path, older_than_seconds: float = 3600) -> int:
+    """Remove scratch files left by a crash (anything older than an hour); returns how many."""
+
+    cutoff = time.time() - older_than_seconds
+    removed = 0
+    for entry in spool_dir.iterdir() if spool_dir.exists() else []:
+        if entry.stat().st_mtime < cutoff:
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed += 1
+    return removed
