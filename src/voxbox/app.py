@@ -16,6 +16,7 @@ from voxbox.api.routes import accounts, chats, events, media, messages, system, 
 from voxbox.config import Registration, Settings
 from voxbox.core import accounts as accounts_core
 from voxbox.core import media as media_core
+from voxbox.core import receipts
 from voxbox.core import uploads as uploads_core
 from voxbox.core.backends import Backends
 
@@ -32,9 +33,12 @@ def create_app(settings: Settings) -> FastAPI:
         await backends.start()
         await _announce_bootstrap(backends)
         _schedule_housekeeping(backends)
+        app.state.acks = receipts.AckWriter(backends)
+        app.state.acks.start()
         try:
             yield
         finally:
+            await app.state.acks.close()
             await backends.close()
 
     app = FastAPI(

@@ -1,4 +1,7 @@
-"""Dependencies: the backends, the authenticated user, the client's address."""
+"""Dependencies: the backends, the authenticated user, the client's address.
+
+All are ``async def``: FastAPI would run plain functions in a worker thread, per request.
+"""
 
 from __future__ import annotations
 
@@ -15,12 +18,12 @@ from voxbox.db.models import User
 _bearer = HTTPBearer(auto_error=False, description="A token from /auth/register or /auth/login")
 
 
-def backends(request: Request) -> Backends:
+async def backends(request: Request) -> Backends:
     b: Backends = request.app.state.backends
     return b
 
 
-def bearer_token(
+async def bearer_token(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
     if credentials is None or credentials.scheme.lower() != "bearer":
@@ -34,7 +37,7 @@ async def current_user(
     return await accounts.authenticate(b, token)
 
 
-def client_address(request: Request, b: Annotated[Backends, Depends(backends)]) -> str:
+async def client_address(request: Request, b: Annotated[Backends, Depends(backends)]) -> str:
     if b.settings.trust_forwarded_for:
         forwarded = request.headers.get("x-forwarded-for")
         if forwarded:

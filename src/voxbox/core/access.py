@@ -58,3 +58,19 @@ async def access_message(
     ):
         raise NotFound("No such message.")
     return message, chat, member
+
+
+async def access_chat_members(
+    session: AsyncSession, user_id: str, chat_id: str
+) -> tuple[Chat, Member, list[str]]:
+    """Like access_chat, plus the ids of the chat's current members, in one query."""
+    rows = (
+        await session.execute(
+            select(Chat, Member).join(Member, Member.chat_id == Chat.id).where(Chat.id == chat_id)
+        )
+    ).all()
+    mine = [member for _, member in rows if member.user_id == user_id]
+    if not mine:
+        raise NotFound("No such chat.")
+    active = [member.user_id for _, member in rows if member.left_id is None]
+    return rows[0][0], mine[0], active

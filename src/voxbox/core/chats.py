@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voxbox.core.access import access_chat, active_member_ids, check_active
 from voxbox.core.backends import Backends
 from voxbox.core.errors import Conflict, Forbidden, Invalid, NotFound
-from voxbox.core.events import log_event
+from voxbox.core.events import NewEvent, log_event, log_events
 from voxbox.core.views import ChatOut, MemberRemovedOut, load_chat, load_chats
 from voxbox.db.models import Chat, Member, User
 from voxbox.ids import new_id
@@ -40,17 +40,19 @@ def _new_chat(kind: str, title: str | None, unique_key: str | None) -> Chat:
     )
 
 
-async def _announce_new_chat(session: AsyncSession, chat: Chat, user_ids: Sequence[str]) -> None:
-    """Log chat.created to each user, with the chat as that user sees it."""
-    await session.flush()
-    for user_id in user_ids:
-        await log_event(session, [user_id], "chat.created", await load_chat(session, user_id, chat))
+async def _announce(
+    session: AsyncSession, chat: Chat, created_for: Sequence[str], updated_for: Sequence[str] = ()
+) -> None:
+    """Log chat.created / chat.updated, each user getting the chat as they see it.
 
-
-async def _announce_chat_update(session: AsyncSession, chat: Chat, user_ids: Sequence[str]) -> None:
+    All in one batch, so the users' rows are locked once and in order.
+    """
     await session.flush()
-    for user_id in user_ids:
-        await log_event(session, [user_id], "chat.updated", await load_chat(session, user_id, chat))
+    await log_events(
+        session,
+        [NewEvent([u], "chat.created", await load_chat(session, u, chat)) for u in created_for]
+        + [NewEvent([u], "chat.updated", await load_chat(session, u, chat)) for u in updated_for],
+    )
 
 
 async def do_create_self_chat(session: AsyncSession, user: User) -> Chat:
@@ -58,7 +60,7 @@ async def do_create_self_chat(session: AsyncSession, user: User) -> Chat:
     chat = _new_chat("self", SELF_TITLE, f"self:{user.id}")
     session.add(chat)
     session.add(Member(chat_id=chat.id, user_id=user.id, role="admin", joined_id=_marker()))
-    await _announce_new_chat(session, chat, [user.id])
+    await _announce(session, chat, [user.id])
     return chat
 
 
@@ -105,7 +107,7 @@ async def create_direct(b: Backends, user: User, handle: str) -> tuple[ChatOut, 
                     session.add(
                         Member(chat_id=chat.id, user_id=uid, role="member", joined_id=marker)
                     )
-                await _announce_new_chat(session, chat, [user.id, other.id])
+                await _announce(session, chat, [user.id, other.id])
                 return await load_chat(session, user.id, chat), True
         except IntegrityError:
             continue  # the other side created it at the same moment; read theirs
@@ -134,7 +136,7 @@ async def create_group(b: Backends, user: User, title: str, handles: Sequence[st
         session.add(Member(chat_id=chat.id, user_id=user.id, role="admin", joined_id=marker))
         for other in users:
             session.add(Member(chat_id=chat.id, user_id=other.id, role="member", joined_id=marker))
-        await _announce_new_chat(session, chat, [user.id, *(u.id for u in users)])
+        await _announce(session, chat, [user.id, *(u.id for u in users)])
         return await load_chat(session, user.id, chat)
 
 
@@ -168,8 +170,7 @@ async def add_member(b: Backends, user: User, chat_id: str, handle: str) -> Chat
         else:
             existing.joined_id, existing.left_id, existing.role = _marker(), None, "member"
         chat.updated_at = utcnow()
-        await _announce_new_chat(session, chat, [other.id])
-        await _announce_chat_update(session, chat, current)
+        await _announce(session, chat, [other.id], current)
         return await load_chat(session, user.id, chat)
 
 
@@ -212,4 +213,4 @@ async def _promote_if_adminless(session: AsyncSession, chat: Chat) -> None:
     )
     if members and all(m.role != "admin" for m in members):
         members[0].role = "admin"
-        await _announce_chat_update(session, chat, [m.user_id for m in members])
+        await _announce(session, chat, [], [m.user_id for m in members])

@@ -10,7 +10,13 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voxbox.core.access import access_chat, access_message, active_member_ids, check_active
+from voxbox.core.access import (
+    access_chat,
+    access_chat_members,
+    access_message,
+    active_member_ids,
+    check_active,
+)
 from voxbox.core.backends import Backends
 from voxbox.core.errors import Forbidden, Invalid, NotFound
 from voxbox.core.events import log_event
@@ -73,21 +79,19 @@ async def send_message(
         text = check_text(text, b.settings.limits.max_text_chars)
     if view_once and kind != "voice":
         raise Invalid("Only voice messages can be view-once.")
-    async with b.read() as session:
-        existing = await _by_client_id(session, sender, client_id)
-        if existing is not None:
-            return existing, False
-        _, member = await access_chat(session, sender.id, chat_id)
-        check_active(member)
     if upload_id is not None:
-        # Finishing may take a while (processing); done before the write transaction.
-        media_id = (await finish_upload(b, sender, upload_id, kind)).id  # type: ignore[arg-type]
-    try:
-        async with b.transaction() as session:
+        # Finishing may take a while (processing): check first, then finish outside the write.
+        async with b.read() as session:
             existing = await _by_client_id(session, sender, client_id)
             if existing is not None:
                 return existing, False
-            chat, member = await access_chat(session, sender.id, chat_id)
+            _, member = await access_chat(session, sender.id, chat_id)
+            check_active(member)
+        media_id = (await finish_upload(b, sender, upload_id, kind)).id  # type: ignore[arg-type]
+    try:
+        # A repeated client_id fails the insert on the unique index: answered below.
+        async with b.transaction() as session:
+            chat, member, recipients = await access_chat_members(session, sender.id, chat_id)
             check_active(member)
             if reply_to is not None:
                 await _check_reply_target(session, sender.id, chat.id, reply_to)
@@ -99,6 +103,7 @@ async def send_message(
                 session,
                 chat,
                 sender,
+                recipients,
                 client_id=client_id,
                 kind=kind,
                 text=text,
@@ -138,6 +143,7 @@ async def do_post(
     session: AsyncSession,
     chat: Chat,
     sender: User,
+    recipients: Sequence[str],
     *,
     client_id: str,
     kind: str,
@@ -167,7 +173,6 @@ async def do_post(
     )
     session.add(message)
     chat.updated_at, chat.last_message_id = now, message.id
-    recipients = await active_member_ids(session, chat.id)
     await session.flush()
     media = await session.get(Media, media_id) if media_id else None
     view = message_out(message, sender.handle, media=media_out(media) if media else None)
@@ -257,13 +262,14 @@ async def forward_message(
             raise Invalid("A view-once message cannot be forwarded.")
         posted = []
         for chat_id in unique:
-            chat, member = await access_chat(session, user.id, chat_id)
+            chat, member, recipients = await access_chat_members(session, user.id, chat_id)
             check_active(member)
             posted.append(
                 await do_post(
                     session,
                     chat,
                     user,
+                    recipients,
                     client_id=new_id(),
                     kind=source.kind,
                     text=source.text,

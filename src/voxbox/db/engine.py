@@ -24,7 +24,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def make_engine(url: str) -> AsyncEngine:
     """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, pool_size=8, max_overflow=8)
+        # Enough connections for a busy process without churn (each is a thread in aiosqlite).
+        engine = create_async_engine(url, pool_size=20, max_overflow=0, pool_timeout=60)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -38,7 +39,8 @@ def make_engine(url: str) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # No pre-ping (three round trips per checkout on asyncpg); recycle instead.
+    return create_async_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
 
 
 class Database:

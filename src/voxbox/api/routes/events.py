@@ -106,7 +106,7 @@ async def _receive_object(ws: WebSocket) -> dict[str, Any]:
 
 async def _live(ws: WebSocket, b: Backends, user: User, stream: realtime.EventStream) -> None:
     """Forward live events while handling the client's acks and presence, until either side ends."""
-    acks = _AckCoalescer(b, user)
+    acks: receipts.AckWriter = ws.app.state.acks
 
     async def forward() -> None:
         while True:
@@ -129,7 +129,6 @@ async def _live(ws: WebSocket, b: Backends, user: User, stream: realtime.EventSt
                     json.dumps({"type": "error", "code": exc.code, "detail": exc.detail})
                 )
 
-    acker = asyncio.create_task(acks.run())
     tasks = [asyncio.create_task(forward()), asyncio.create_task(listen())]
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -139,15 +138,14 @@ async def _live(ws: WebSocket, b: Backends, user: User, stream: realtime.EventSt
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await acks.close(acker)  # an ack sent just before closing still counts
 
 
 async def _handle_client_frame(
-    b: Backends, user: User, frame: dict[str, Any], acks: _AckCoalescer
+    b: Backends, user: User, frame: dict[str, Any], acks: receipts.AckWriter
 ) -> None:
     kind = frame.get("type")
     if kind == "ack" and isinstance(frame.get("seq"), int):
-        acks.offer(frame["seq"])
+        acks.offer(user, frame["seq"])
     elif (
         kind == "presence"
         and isinstance(frame.get("chat_id"), str)
@@ -158,35 +156,3 @@ async def _handle_client_frame(
         pass
     else:
         raise BadRequest(f"Unknown or malformed frame of type {kind!r}.")
-
-
-class _AckCoalescer:
-    """Acks arrive per event; the newest seq is handled once the previous ack is written."""
-
-    def __init__(self, b: Backends, user: User) -> None:
-        self._b, self._user = b, user
-        self._pending = self._handled = 0
-        self._closing = False
-        self._wake = asyncio.Event()
-
-    def offer(self, seq: int) -> None:
-        if seq > self._pending:
-            self._pending = seq
-            self._wake.set()
-
-    async def run(self) -> None:
-        """Handle acks until closed; never cancelled mid-write, so no ack is half-done."""
-        while not self._closing:
-            await self._wake.wait()
-            self._wake.clear()
-            if self._pending > self._handled:
-                seq = self._handled = self._pending
-                try:
-                    await receipts.ack(self._b, self._user, seq)
-                except Exception:
-                    log.exception("ack of seq %d for %s failed", seq, self._user.handle)
-
-    async def close(self, task: asyncio.Task[None]) -> None:
-        self._closing = True
-        self._wake.set()
-        await task
