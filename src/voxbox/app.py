@@ -33,6 +33,7 @@ def create_app(settings: Settings) -> FastAPI:
         await backends.start()
         await _announce_bootstrap(backends)
         _schedule_housekeeping(backends)
+        await media_core.resume_processing(backends)
         app.state.acks = receipts.AckWriter(backends)
         app.state.acks.start()
         try:

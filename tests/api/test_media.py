@@ -229,3 +229,24 @@ def test_same_client_id_after_sending_returns_the_message(make_user) -> None:
     first = ok(alice.http.post(f"/chats/{chat_id}/messages", json=body), 201)
     again = ok(alice.http.post(f"/chats/{chat_id}/messages", json=body), 200)
     assert again["id"] == first["id"]
+
+
+async def test_long_files_are_processed_in_the_background(make_server, make_user) -> None:
+    """Past the inline limit the message is posted at once; media.ready follows."""
+    server = make_server(limits__inline_max_seconds=1)
+    alice, bob = make_user(server=server), make_user(server=server)
+    chat_id = alice.direct_with(bob)
+    async with bob.events() as ev:
+        message = send_audio(alice, chat_id, encode(3, "mp3", "libmp3lame"), "long.mp3")
+        assert message["media"]["state"] == "processing"
+        assert message["media"]["duration_ms"] is None
+        assert_problem(
+            bob.http.get(f"/media/{message['media']['id']}/content", params={"format": "ogg"}), 409
+        )
+        ready = await ev.next_event("media.ready", timeout=30)
+    assert ready["data"]["id"] == message["media"]["id"]
+    assert ready["data"]["state"] == "ready"
+    assert abs(ready["data"]["duration_ms"] - 3000) <= 60
+    assert len(ready["data"]["waveform"]) == 64
+    ogg = bob.http.get(f"/media/{message['media']['id']}/content", params={"format": "ogg"})
+    assert abs(decoded_duration(ogg.content) - 3.0) < 0.1

@@ -8,6 +8,7 @@ blob, no second transcode); a blob is deleted once no media row points at it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
@@ -230,7 +231,9 @@ async def _ingest(
     async with b.transaction() as session:
         session.add(media)
     if media.state == "processing":
-        b.jobs.submit(f"process-media-{media.id}", lambda: process_media_job(b, media.id))
+        b.jobs.submit(
+            f"process-media-{media.id}", functools.partial(process_media_job, b, media.id)
+        )
     return media
 
 
@@ -306,6 +309,17 @@ async def process_media_job(b: Backends, media_id: str) -> None:
         )
     if drop_original and media.original_key:
         await _delete_unreferenced(b, [media.original_key])
+
+
+async def resume_processing(b: Backends) -> int:
+    """Queue the jobs of media still ``processing`` (e.g. interrupted by a restart)."""
+    async with b.read() as session:
+        ids = list(await session.scalars(select(Media.id).where(Media.state == "processing")))
+    for media_id in ids:
+        b.jobs.submit(
+            f"process-media-{media_id}", functools.partial(process_media_job, b, media_id)
+        )
+    return len(ids)
 
 
 async def _audience(session: AsyncSession, media: Media) -> list[str]:
