@@ -28,5 +28,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check
 	$(BIN)/mypy
 
+bench: $(STAMP)
+	$(BIN)/python benchmarks/messaging.py --scenario all --backend both
+	$(BIN)/python benchmarks/pipeline.py
+	$(BIN)/python benchmarks/uploads.py
+
 clean:
 	rm -rf $(VENV) voxbox-data .pytest_cache .mypy_cache .ruff_cache

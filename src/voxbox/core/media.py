@@ -139,14 +139,21 @@ async def finish_upload(b: Backends, user: User, upload_id: str, kind: MediaKind
         raise
     finally:
         await asyncio.to_thread(work.remove)
-    await _drop_upload(b, upload.id, keys)
+    await _drop_upload(b, upload.id, keys, in_background=True)
     return media
 
 
-async def _drop_upload(b: Backends, upload_id: str, keys: list[str]) -> None:
+async def _drop_upload(
+    b: Backends, upload_id: str, keys: list[str], *, in_background: bool = False
+) -> None:
+    """Delete the upload; its part blobs now, or (after a send) in a job so the sender does
+    not wait for one deletion per recorded second. Orphaned parts are harmless meanwhile."""
     async with b.transaction() as session:
         await session.execute(delete(Upload).where(Upload.id == upload_id))
-    await delete_blobs(b, keys)
+    if in_background:
+        b.jobs.submit(f"drop-parts-{upload_id}", functools.partial(delete_blobs, b, keys))
+    else:
+        await delete_blobs(b, keys)
 
 
 async def _assemble(b: Backends, keys: list[str], dest: Path) -> tuple[str, int]:
