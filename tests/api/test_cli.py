@@ -18,32 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from support.api import User
+from support.cli import COMMAND_TIMEOUT, login, ok, voxbox
 from support.server import ServerProcess
 
-COMMAND_TIMEOUT = 30  # seconds for one CLI command
 EVENT_TIMEOUT = 15  # seconds to wait for an expected event line
-
-
-def voxbox(config_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "voxbox", *args],
-        env={**os.environ, "VOXBOX_CONFIG_DIR": str(config_dir)},
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT,
-    )
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
-    return result.stdout
-
-
-def login(server: ServerProcess, user: User, config_dir: Path) -> None:
-    password_file = config_dir.with_suffix(".password")
-    password_file.write_text(user.password + "\n")
-    args = ["login", server.url, "--handle", user.handle, "--password-file", str(password_file)]
-    ok(voxbox(config_dir, *args))
 
 
 class Listener:

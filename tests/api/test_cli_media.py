@@ -16,47 +16,17 @@ import sys
 import threading
 import time
 import wave
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from support.api import User
+from support.cli import COMMAND_TIMEOUT, login, ok, voxbox
 from support.server import ServerProcess, base_env
 
-COMMAND_TIMEOUT = 60  # seconds for one CLI command (processing included)
 RATE = 48_000
-
-
-def voxbox(
-    config_dir: Path,
-    *args: str,
-    cwd: Path | None = None,
-    env: Mapping[str, str] | None = None,
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "voxbox", *args],
-        env=base_env({"VOXBOX_CONFIG_DIR": str(config_dir), **(env or {})}),
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT,
-    )
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
-    return result.stdout
-
-
-def login(server: ServerProcess, user: User, config_dir: Path) -> Path:
-    password_file = config_dir.with_suffix(".password")
-    password_file.write_text(user.password + "\n")
-    args = ["login", server.url, "--handle", user.handle, "--password-file", str(password_file)]
-    ok(voxbox(config_dir, *args))
-    return config_dir
 
 
 def write_wav(path: Path, seconds: float) -> Path:
