@@ -16,6 +16,7 @@ import shutil
 import time
 import unicodedata
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -462,8 +463,6 @@ async def collect_garbage(b: Backends) -> int:
 
     Returns the number of blobs deleted. Idempotent; safe to run on several workers.
     """
-    from datetime import timedelta
-
     cutoff = utcnow() - timedelta(hours=b.settings.limits.draft_ttl_hours)
     async with b.transaction() as session:
         orphans = list(
