@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 
@@ -124,16 +125,22 @@ def test_non_members_cannot_fetch_media_even_with_its_id(make_user) -> None:
     assert ok(bob.http.get(f"/media/{media_id}"))["id"] == media_id
 
 
-def test_delete_for_everyone_cuts_access(make_user) -> None:
+def test_delete_for_everyone_cuts_access_and_frees_the_blob(make_user, server) -> None:
     alice, bob = make_user(), make_user()
     chat_id = alice.direct_with(bob)
     message = send_voice(alice, chat_id, webm_recording(1))
-    assert (
-        alice.http.delete(f"/messages/{message['id']}", params={"scope": "everyone"}).status_code
-        == 204
-    )
-    assert_problem(bob.http.get(f"/media/{message['media']['id']}/content"), 404)
+    media_id = message["media"]["id"]
+    ogg = bob.http.get(f"/media/{media_id}/content", params={"format": "ogg"}).content
+    sha = hashlib.sha256(ogg).hexdigest()
+    blob = server.data_dir / "blobs" / sha[:2] / sha[2:4] / f"{sha}.ogg"
+    local = not server.settings.get("VOXBOX_STORAGE_URL")  # local blobs: look on disk
+    assert blob.exists() or not local
+    r = alice.http.delete(f"/messages/{message['id']}", params={"scope": "everyone"})
+    assert r.status_code == 204
+    assert_problem(bob.http.get(f"/media/{media_id}/content"), 404)
+    assert_problem(alice.http.get(f"/media/{media_id}"), 404)  # nothing refers to it any more
     assert bob.messages(chat_id)[-1]["media"] is None
+    assert not blob.exists()
 
 
 async def test_view_once_is_gone_after_the_first_play(make_user) -> None:
