@@ -173,20 +173,24 @@ async def login(b: Backends, handle: str, password: str, address: str) -> tuple[
 
 
 async def authenticate(b: Backends, token: str) -> User:
+    hashed = token_hash(token)
+    user = b.tokens.get(hashed)
+    if user is not None:
+        return user
     async with b.read() as session:
         user = await session.scalar(
-            select(User)
-            .join(Token, Token.user_id == User.id)
-            .where(Token.hash == token_hash(token))
+            select(User).join(Token, Token.user_id == User.id).where(Token.hash == hashed)
         )
     if user is None:
         raise Unauthorized("Missing, unknown or revoked token.")
+    b.tokens.put(hashed, user)
     return user
 
 
 async def logout(b: Backends, token: str) -> None:
     async with b.transaction() as session:
         await session.execute(delete(Token).where(Token.hash == token_hash(token)))
+    b.tokens.drop(token_hash(token))
 
 
 async def get_user(b: Backends, handle: str) -> User:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voxbox.config import Settings
 from voxbox.core.events import PENDING_ENVELOPES
 from voxbox.core.ratelimit import RateLimiter, make_rate_limiter
+from voxbox.core.tokens import TokenCache
 from voxbox.db.engine import Database
 from voxbox.events.bus import EventBus, make_bus
 from voxbox.jobs.runner import JobRunner
@@ -28,6 +29,7 @@ class Backends:
     store: BlobStore
     jobs: JobRunner
     recordings: AnalyzerCache  # voice drafts analysed as they stream in (see core/uploads)
+    tokens: TokenCache
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Backends:
@@ -38,6 +40,7 @@ class Backends:
             limiter=make_rate_limiter(settings.redis_url),
             store=make_blob_store(settings.storage_url, settings.data_dir),
             jobs=JobRunner(),
+            tokens=TokenCache(enabled=settings.redis_url is None),
             recordings=AnalyzerCache(
                 MediaLimits(
                     max_duration_ms=settings.limits.voice_max_seconds * 1000,

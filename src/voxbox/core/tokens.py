@@ -1,0 +1,42 @@
+"""A short-lived, per-process cache of authenticated tokens.
+
+Only for a server that is the only process serving its database (no Redis bus): there, logout
+is seen by the same process and drops the entry at once. With several workers a token revoked on
+one would linger on the others, so the cache is off.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+
+from voxbox.db.models import User
+
+TTL_SECONDS = 30.0
+MAX_ENTRIES = 10_000
+
+
+class TokenCache:
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._entries: OrderedDict[str, tuple[float, User]] = OrderedDict()
+
+    def get(self, token_hash: str) -> User | None:
+        entry = self._entries.get(token_hash)
+        if entry is None:
+            return None
+        if entry[0] < time.monotonic():
+            del self._entries[token_hash]
+            return None
+        return entry[1]
+
+    def put(self, token_hash: str, user: User) -> None:
+        if not self.enabled:
+            return
+        self._entries[token_hash] = (time.monotonic() + TTL_SECONDS, user)
+        self._entries.move_to_end(token_hash)
+        while len(self._entries) > MAX_ENTRIES:
+            self._entries.popitem(last=False)
+
+    def drop(self, token_hash: str) -> None:
+        self._entries.pop(token_hash, None)
