@@ -99,6 +99,11 @@ def test_range_etag_and_mp3(make_user) -> None:
     assert part.status_code == 206
     assert part.headers["content-range"] == f"bytes 10-99/{size}"
     assert part.content == whole.content[10:100]
+    stale = bob.http.get(
+        url, params={"format": "ogg"}, headers={"Range": "bytes=10-99", "If-Range": '"other"'}
+    )
+    assert stale.status_code == 200
+    assert stale.content == whole.content
     tail = bob.http.get(url, params={"format": "ogg"}, headers={"Range": "bytes=-50"})
     assert tail.status_code == 206
     assert tail.content == whole.content[-50:]

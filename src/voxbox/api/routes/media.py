@@ -58,6 +58,7 @@ async def media_content(
     format: Literal["original", "ogg", "mp3"] = "original",
     range: Annotated[str | None, Header()] = None,
     if_none_match: Annotated[str | None, Header()] = None,
+    if_range: Annotated[str | None, Header()] = None,
 ) -> Response:
     content = await media.media_content(b, user, media_id, format)
     headers = {
@@ -69,7 +70,8 @@ async def media_content(
     }
     if if_none_match and content.etag in {t.strip() for t in if_none_match.split(",")}:
         return Response(status_code=304, headers=headers)
-    wanted = _parse_range(range, content.size)
+    # A Range for other bytes than these (If-Range with another ETag) gets the whole body.
+    wanted = _parse_range(range, content.size) if if_range in (None, content.etag) else None
     try:
         stream = await b.store.open(content.key, *(wanted or (0, None)))
     except RangeNotSatisfiable:
