@@ -130,8 +130,9 @@ def test_non_members_cannot_fetch_media_even_with_its_id(make_user) -> None:
     assert ok(bob.http.get(f"/media/{media_id}"))["id"] == media_id
 
 
-def test_delete_for_everyone_cuts_access_and_frees_the_blob(make_user, server) -> None:
-    alice, bob = make_user(), make_user()
+def test_delete_for_everyone_cuts_access_and_frees_the_blob(make_server, make_user) -> None:
+    server = make_server()  # its own blobs: no other test's recording shares them
+    alice, bob = make_user(server=server), make_user(server=server)
     chat_id = alice.direct_with(bob)
     message = send_voice(alice, chat_id, webm_recording(1))
     media_id = message["media"]["id"]

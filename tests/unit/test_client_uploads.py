@@ -22,7 +22,7 @@ import typer
 from rich.console import Console
 from typer.testing import CliRunner
 
-from voxbox.cli import client_commands
+from voxbox.cli import client_commands, output
 from voxbox.client import VoxboxAPIError, VoxboxClient, VoxboxError
 from voxbox.client import uploads as uploads_module
 from voxbox.client.config import (
@@ -646,8 +646,8 @@ class Cli:
         client_commands.register(self.app)
         transport = httpx.MockTransport(fake)
         monkeypatch.setattr(
-            client_commands,
-            "_client",
+            output,
+            "client_for",
             lambda c: VoxboxClient(c.url, c.token, transport=transport),
         )
         save_credentials(Credentials(url=BASE, token="tok", handle="ann"))
@@ -833,7 +833,7 @@ def test_cli_progress_bar_on_a_terminal(
 ) -> None:
     screen = io.StringIO()
     terminal = Console(file=screen, force_terminal=True, width=120, highlight=False)
-    monkeypatch.setattr(client_commands, "_err", terminal)
+    monkeypatch.setattr(output, "err", terminal)
     result = cli("send", "self", str(audio), "--chunk-size", "100000")
     assert result.exit_code == 0, result.output
     shown = screen.getvalue()

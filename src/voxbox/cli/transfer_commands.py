@@ -1,0 +1,292 @@
+"""Client commands that move files: `voxbox send CHAT FILE` (resumable tus upload) and
+`voxbox download`. A re-run after Ctrl-C or a lost connection continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.filesize import decimal
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from voxbox.cli import output as ui
+from voxbox.client.config import (
+    Credentials,
+    PendingUpload,
+    forget_pending_upload,
+    load_pending_upload,
+    save_pending_upload,
+    upload_key,
+)
+from voxbox.client.http import MediaFormat, MessageKind, VoxboxAPIError, VoxboxClient, upload_id_of
+from voxbox.client.resolve import resolve_chat
+from voxbox.client.uploads import FileUpload, download_name, part_paths
+
+INTERRUPTED = "Interrupted; run the same command again to continue."
+# Answers to posting an upload that mean the file will never be accepted as it is.
+REFUSED = frozenset({413, 415, 422})
+
+
+@contextlib.contextmanager
+def _resumable() -> Iterator[None]:
+    """For a transfer that a re-run continues: Ctrl-C inside the block ends the command with
+    exit code 130, a lost connection with exit code 1, both with a hint to run it again."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        ui.err.print(INTERRUPTED, style="yellow")
+        raise typer.Exit(130) from None
+    except httpx.TransportError as exc:
+        ui.fail(
+            "Connection lost",
+            str(exc) or type(exc).__name__,
+            "Run the same command again to continue.",
+        )
+
+
+class _Transfer:
+    """Progress of one transfer, on stderr (stdout is for the result).
+
+    On a terminal: a rich bar with bytes, speed and time left. Otherwise (a log, a script): a
+    plain line when the first bytes moved, then at most one a second, and one at the end.
+    An instance is the ``on_progress(done, total)`` callback of the transfer.
+    """
+
+    def __init__(self, label: str, total: int | None = None, start: int = 0) -> None:
+        self.label = label
+        self.total = total
+        self.start = start
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+        self._shown: int | None = None
+        self._shown_at = 0.0
+
+    def __enter__(self) -> _Transfer:
+        if ui.err.is_terminal:
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=ui.err,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task(self.label, total=self.total, completed=self.start)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if total is not None:
+            self.total = total
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, completed=done, total=self.total)
+            return
+        now = time.monotonic()
+        finished = done == self.total
+        if done == self.start and not finished:
+            return
+        due = self._shown is None or finished or now - self._shown_at >= 1.0
+        if due and done != self._shown:
+            self._shown, self._shown_at = done, now
+            of = f" of {decimal(self.total)}" if self.total is not None else ""
+            ui.err.print(f"{self.label}: {decimal(done)}{of}", soft_wrap=True)
+
+
+@contextlib.contextmanager
+def _working(what: str) -> Iterator[None]:
+    """A spinner with ``what`` on a terminal; a plain line otherwise."""
+    if ui.err.is_terminal:
+        with ui.err.status(what):
+            yield
+    else:
+        ui.err.print(what)
+        yield
+
+
+def send_file(
+    credentials: Credentials,
+    chat: str,
+    file: Path,
+    *,
+    voice: bool,
+    reply_to: str | None,
+    chunk: int,
+) -> None:
+    """Upload ``file`` (continuing an earlier attempt), post it, print the message id."""
+    kind: MessageKind = "voice" if voice else "audio"
+    with ui.reporting_errors(), _resumable(), ui.client_for(credentials) as client:
+        chat_id = resolve_chat(client, chat)["id"]
+        key = upload_key(file, credentials, chat_id=chat_id, kind=kind, stat=file.stat())
+        pending = load_pending_upload(key)
+        upload = FileUpload(client, file, kind=kind, chat_id=chat_id, chunk_size=chunk)
+        message: dict[str, Any] | None = None
+        if pending is not None:
+            if upload.resume(pending.upload_url):
+                ui.err.print(
+                    f"Resuming at {decimal(upload.offset)} of {decimal(upload.length)}.",
+                    soft_wrap=True,
+                )
+            else:
+                message = _posted_already(client, chat_id, pending, kind, reply_to)
+        if message is None:
+            if upload.url is None:
+                client_id = pending.client_id if pending is not None else uuid.uuid4().hex
+                pending = PendingUpload(upload_url=upload.create(), client_id=client_id)
+                save_pending_upload(key, pending, path=file)
+            assert pending is not None
+            with _Transfer(f"Uploading {file.name}", upload.length, upload.offset) as progress:
+                upload.run(progress)
+            with _working("Processing…"):
+                message = _post_upload(client, chat_id, upload, pending, kind, reply_to, key)
+        else:
+            ui.err.print("It was sent already.")
+        forget_pending_upload(key)
+        ui.out.print(message["id"], markup=False)
+
+
+def _posted_already(
+    client: VoxboxClient,
+    chat_id: str,
+    pending: PendingUpload,
+    kind: MessageKind,
+    reply_to: str | None,
+) -> dict[str, Any] | None:
+    """The message an earlier run posted from an upload the server no longer has, if any.
+
+    The upload being gone may mean its message was posted just before the interruption:
+    posting it again with the same client_id answers with that message (and does nothing).
+    Any refusal means it was not posted.
+    """
+    try:
+        return client.send_upload(
+            chat_id,
+            upload_id_of(pending.upload_url),
+            kind=kind,
+            client_id=pending.client_id,
+            reply_to=reply_to,
+        )
+    except VoxboxAPIError as exc:
+        if 400 <= exc.status < 500 and exc.status not in (401, 429):
+            return None
+        raise
+
+
+def _post_upload(
+    client: VoxboxClient,
+    chat_id: str,
+    upload: FileUpload,
+    pending: PendingUpload,
+    kind: MessageKind,
+    reply_to: str | None,
+    key: str,
+) -> dict[str, Any]:
+    """Post the complete upload as a message; forget it if the server refuses the file."""
+    try:
+        return client.send_upload(
+            chat_id, upload.upload_id, kind=kind, client_id=pending.client_id, reply_to=reply_to
+        )
+    except VoxboxAPIError as exc:
+        if exc.status in REFUSED:
+            # Sending it again would be refused again: nothing to resume.
+            forget_pending_upload(key)
+            with contextlib.suppress(VoxboxAPIError, httpx.HTTPError):
+                client.delete_upload(pending.upload_url)
+        raise
+
+
+class DownloadFormat(enum.StrEnum):
+    """The ``--format`` choices of ``voxbox download``."""
+
+    original = "original"
+    ogg = "ogg"
+    mp3 = "mp3"
+
+
+_FORMATS: dict[DownloadFormat, MediaFormat] = {
+    DownloadFormat.original: "original",
+    DownloadFormat.ogg: "ogg",
+    DownloadFormat.mp3: "mp3",
+}
+
+
+def download(
+    message_id: Annotated[str, typer.Argument(help="The id of a voice or audio message.")],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Where to save it: a file name, or an existing directory to save it in. "
+            "Default: the media's own file name (made safe) in the current directory.",
+            show_default=False,
+        ),
+    ] = None,
+    format: Annotated[
+        DownloadFormat | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="original: the bytes as they were uploaded; ogg: Ogg/Opus; mp3: MP3 (for "
+            "players without Opus). Default: original for audio files, ogg for voice messages.",
+            show_default=False,
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite the output file if it exists.")
+    ] = False,
+) -> None:
+    """Download the audio of a voice or audio message and print where it was saved.
+
+    A progress bar shows bytes, speed and time left. An existing file is kept unless --force.
+
+    Interrupted? Run the same command again: it continues from FILE.part if the audio is unchanged.
+    """
+    credentials = ui.load_login()
+    with ui.reporting_errors(), _resumable(), ui.client_for(credentials) as client:
+        message = client.message(message_id)
+        media = message.get("media")
+        if not media:
+            ui.fail(
+                "Nothing to download",
+                "the message has no audio (a text message, deleted, or a view-once message "
+                "already played)",
+            )
+        fmt: MediaFormat = (
+            _FORMATS[format] if format else "ogg" if message.get("kind") == "voice" else "original"
+        )
+        name = download_name(media, fmt)
+        dest = output / name if output is not None and output.is_dir() else output or Path(name)
+        if dest.exists() and not force:
+            ui.fail("File exists", f"{dest}; add --force to overwrite it")
+        part, _ = part_paths(dest)
+        if part.exists():
+            ui.err.print(f"Continuing the partial download in {part}.", soft_wrap=True)
+        with _Transfer(f"Downloading {dest.name}") as progress:
+            client.download_media(media["id"], dest, fmt, progress)
+    ui.out.print(str(dest), markup=False, soft_wrap=True)
