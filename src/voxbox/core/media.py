@@ -14,7 +14,6 @@ import json
 import logging
 import shutil
 import time
-import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -24,6 +23,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbox import media as pipeline
+from voxbox.core import mediatypes
 from voxbox.core.backends import Backends
 from voxbox.core.errors import (
     Conflict,
@@ -47,26 +47,6 @@ log = logging.getLogger(__name__)
 MediaKind = Literal["voice", "audio"]
 Format = Literal["original", "ogg", "mp3"]
 
-_CONTENT_TYPES = {
-    "mp3": "audio/mpeg",
-    "wav": "audio/wav",
-    "flac": "audio/flac",
-    "ogg": "audio/ogg",
-    "amr": "audio/amr",
-    "matroska,webm": "audio/webm",
-    "webm": "audio/webm",
-    "mov,mp4,m4a,3gp,3g2,mj2": "audio/mp4",
-}
-
-
-def _content_type(probe: pipeline.Probe, declared: str) -> str:
-    """The content type the bytes show (what the client declared is only a fallback)."""
-    if probe.container.startswith("mov,mp4"):
-        if probe.has_video:
-            return "video/mp4"
-        return "audio/3gpp" if probe.codec and probe.codec.startswith("amr") else "audio/mp4"
-    return _CONTENT_TYPES.get(probe.container, declared)
-
 
 def _refusal(exc: pipeline.MediaError) -> VoxboxError:
     if isinstance(exc, pipeline.NotAudio):
@@ -74,13 +54,6 @@ def _refusal(exc: pipeline.MediaError) -> VoxboxError:
     if isinstance(exc, pipeline.TooLong | pipeline.DecodeTimeout):
         return PayloadTooLarge(str(exc))
     return Invalid(str(exc))
-
-
-def safe_filename(name: str | None, fallback: str) -> str:
-    """A filename fit for storage and Content-Disposition: no paths, no control characters."""
-    name = unicodedata.normalize("NFC", (name or "").replace("\\", "/").rsplit("/", 1)[-1])
-    name = "".join(c for c in name if c.isprintable() and c not in '"<>:|?*').strip(" .")
-    return name[:255] or fallback
 
 
 def _limits(b: Backends, kind: MediaKind) -> pipeline.MediaLimits:
@@ -191,7 +164,7 @@ async def _ingest(
 ) -> Media:
     await asyncio.to_thread(work.dir.mkdir, parents=True, exist_ok=True)
     sha, size = await _assemble(b, keys, work.source)
-    filename = safe_filename(
+    filename = mediatypes.safe_filename(
         metadata.get("filename"), "voice-message.ogg" if kind == "voice" else "audio"
     )
     media = Media(
@@ -203,7 +176,8 @@ async def _ingest(
         source_sha256=sha,
         source_size=size,
         created_at=utcnow(),
-        source_content_type=metadata.get("content_type") or "application/octet-stream",
+        # Set from the probed bytes below; what the client declared is never served.
+        source_content_type=mediatypes.OCTET_STREAM,
     )
     async with b.read() as session:
         twin = await session.scalar(
@@ -228,7 +202,7 @@ async def _ingest(
             probe = await asyncio.to_thread(pipeline.probe, work.source)
         except pipeline.MediaError as exc:
             raise _refusal(exc) from exc
-        media.source_content_type = _content_type(probe, media.source_content_type)
+        media.source_content_type = mediatypes.probed_content_type(probe)
         if kind == "audio" or _runs_in_background(b, probe):
             media.original_key = blob_key(sha)
             await b.store.put_file(media.original_key, work.source)
@@ -373,11 +347,18 @@ async def get_media(b: Backends, user: User, media_id: str) -> MediaOut:
 
 @dataclass(frozen=True)
 class Content:
+    """Where a rendition's bytes are and how to serve them. ``content_type`` is from the
+    allow-list (see core/mediatypes.py); bytes that are not ``inline`` are an attachment."""
+
     key: str
     size: int
     etag: str
     content_type: str
     filename: str
+
+    @property
+    def inline(self) -> bool:
+        return mediatypes.is_inline(self.content_type)
 
 
 async def media_content(b: Backends, user: User, media_id: str, fmt: Format) -> Content:
@@ -393,7 +374,7 @@ async def media_content(b: Backends, user: User, media_id: str, fmt: Format) -> 
                 media.original_key,
                 media.source_size,
                 f'"{media.source_sha256}"',
-                media.source_content_type,
+                mediatypes.safe_content_type(media.source_content_type),
                 media.filename,
             )
     if media.ogg_key is None or media.ogg_size is None:

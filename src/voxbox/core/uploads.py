@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from voxbox.core import mediatypes
 from voxbox.core.access import access_chat, active_member_ids, check_active
 from voxbox.core.backends import Backends
 from voxbox.core.errors import BadRequest, Conflict, Invalid, NotFound, PayloadTooLarge
@@ -258,9 +259,22 @@ async def part_keys(session: AsyncSession, upload_id: str) -> list[str]:
     )
 
 
-async def read_upload(
-    b: Backends, user: User, upload_id: str
-) -> tuple[Upload, AsyncIterator[bytes]]:
+@dataclass(frozen=True)
+class DraftContent:
+    """A draft's bytes so far, with an allow-listed type (the declared one if it is audio or
+    video, else ``application/octet-stream``) and a safe file name."""
+
+    upload: Upload
+    content_type: str
+    filename: str
+    chunks: AsyncIterator[bytes]
+
+    @property
+    def inline(self) -> bool:
+        return mediatypes.is_inline(self.content_type)
+
+
+async def read_upload(b: Backends, user: User, upload_id: str) -> DraftContent:
     """The bytes received so far (a draft's preview), streamed part by part."""
     async with b.read() as session:
         upload = await access_upload(session, user, upload_id)
@@ -272,7 +286,13 @@ async def read_upload(
                 async for chunk in stream:
                     yield chunk
 
-    return upload, chunks()
+    metadata = json.loads(upload.metadata_json)
+    return DraftContent(
+        upload=upload,
+        content_type=mediatypes.safe_content_type(metadata.get("content_type")),
+        filename=mediatypes.safe_filename(metadata.get("filename"), "draft"),
+        chunks=chunks(),
+    )
 
 
 async def discard_upload(b: Backends, user: User, upload_id: str) -> None:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, PlainSerializer
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from voxbox.core import mediatypes
 from voxbox.db.models import Chat, HiddenMessage, Media, Member, Message, Receipt, User
 from voxbox.timeutil import isoformat
 
@@ -61,7 +62,9 @@ def media_out(media: Media) -> MediaOut:
     return MediaOut(
         id=media.id,
         kind=media.kind,
-        content_type=VOICE_CONTENT_TYPE if voice else media.source_content_type,
+        content_type=VOICE_CONTENT_TYPE
+        if voice
+        else mediatypes.safe_content_type(media.source_content_type),
         size=(media.ogg_size or 0) if voice else media.source_size,
         duration_ms=media.duration_ms,
         waveform=json.loads(media.waveform) if media.waveform else [],

@@ -1,14 +1,14 @@
-"""Media metadata and bytes: Range (206), ETag/If-None-Match (304), safe Content-Disposition."""
+"""Media metadata and bytes: Range (206), ETag/If-None-Match (304), safe type and disposition."""
 
 from __future__ import annotations
 
 import re
 from typing import Annotated, Literal
-from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Response
 from fastapi.responses import StreamingResponse
 
+from voxbox.api.content import SANDBOX_HEADERS, content_disposition
 from voxbox.api.deps import B, CurrentUser
 from voxbox.core import media
 from voxbox.core.views import MediaOut
@@ -22,15 +22,6 @@ _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 @router.get("/media/{media_id}")
 async def get_media(media_id: str, b: B, user: CurrentUser) -> MediaOut:
     return await media.get_media(b, user, media_id)
-
-
-def content_disposition(filename: str) -> str:
-    """``inline`` with an ASCII fallback name and the exact UTF-8 name (RFC 6266 / 8187)."""
-    ascii_name = (
-        "".join(c if c.isascii() and c.isprintable() and c not in '"\\;' else "_" for c in filename)
-        or "audio"
-    )
-    return f"inline; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def _parse_range(header: str | None, size: int) -> tuple[int, int | None] | None:
@@ -65,8 +56,8 @@ async def media_content(
         "ETag": content.etag,
         "Accept-Ranges": "bytes",
         "Cache-Control": "private, max-age=31536000, immutable",
-        "Content-Disposition": content_disposition(content.filename),
-        "X-Content-Type-Options": "nosniff",
+        "Content-Disposition": content_disposition(content.filename, inline=content.inline),
+        **SANDBOX_HEADERS,
     }
     if if_none_match and content.etag in {t.strip() for t in if_none_match.split(",")}:
         return Response(status_code=304, headers=headers)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.requests import ClientDisconnect
 
+from voxbox.api.content import SANDBOX_HEADERS, content_disposition
 from voxbox.api.deps import B, CurrentUser
 from voxbox.api.schemas import FinishIn, UploadsOut
 from voxbox.core import media, uploads
@@ -146,12 +147,16 @@ async def list_uploads(b: B, user: CurrentUser, state: Literal["open"] = "open")
 @router.get("/uploads/{upload_id}/content")
 async def draft_content(upload_id: str, b: B, user: CurrentUser) -> StreamingResponse:
     """The bytes received so far: a draft's preview (a recording cut where it stopped)."""
-    upload, chunks = await uploads.read_upload(b, user, upload_id)
-    content_type = uploads.upload_out(upload).metadata.get("content_type")
+    draft = await uploads.read_upload(b, user, upload_id)
     return StreamingResponse(
-        chunks,
-        media_type=content_type or "application/octet-stream",
-        headers={"Content-Length": str(upload.offset), "Cache-Control": "no-store"},
+        draft.chunks,
+        media_type=draft.content_type,
+        headers={
+            "Content-Length": str(draft.upload.offset),
+            "Cache-Control": "no-store",
+            "Content-Disposition": content_disposition(draft.filename, inline=draft.inline),
+            **SANDBOX_HEADERS,
+        },
     )
 
 
