@@ -31,6 +31,10 @@ class AuthOut(BaseModel):
     token: str
 
 
+class AuthConfigOut(BaseModel):
+    registration: Literal["open", "invite", "closed"]
+
+
 class InviteOut(BaseModel):
     code: str
     expires_at: str

@@ -2,10 +2,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 
-from voxbox.api.deps import B, CurrentUser, bearer_token, client_address
-from voxbox.api.schemas import AuthOut, InviteOut, LoginIn, RegisterIn
+from voxbox.api.deps import (
+    B,
+    CookieSession,
+    CurrentCredentials,
+    CurrentUser,
+    clear_session_cookie,
+    client_address,
+    is_https,
+    set_session_cookie,
+)
+from voxbox.api.schemas import AuthConfigOut, AuthOut, InviteOut, LoginIn, RegisterIn
 from voxbox.core import accounts
 from voxbox.core.views import MeOut, UserOut, me_out, user_out
 from voxbox.timeutil import isoformat
@@ -13,26 +22,52 @@ from voxbox.timeutil import isoformat
 router = APIRouter(tags=["accounts"])
 
 
+@router.get("/auth/config")
+async def auth_config(b: B) -> AuthConfigOut:
+    """What the sign-in page needs before anyone is logged in (no auth)."""
+    return AuthConfigOut(registration=b.settings.registration.value)
+
+
 @router.post("/auth/register", status_code=201)
-async def register(body: RegisterIn, b: B) -> AuthOut:
+async def register(
+    body: RegisterIn, request: Request, response: Response, b: B, cookie: CookieSession
+) -> AuthOut:
+    """`?session=cookie` also sets the HttpOnly session cookie `voxbox_session`."""
     user, token = await accounts.register(
         b, body.handle, body.password, body.display_name, body.invite
     )
+    if cookie:
+        set_session_cookie(response, token, secure=is_https(request, b.settings))
     return AuthOut(user=user_out(user), token=token)
 
 
 @router.post("/auth/login")
-async def login(body: LoginIn, b: B, address: Annotated[str, Depends(client_address)]) -> AuthOut:
+async def login(
+    body: LoginIn,
+    request: Request,
+    response: Response,
+    b: B,
+    cookie: CookieSession,
+    address: Annotated[str, Depends(client_address)],
+) -> AuthOut:
+    """`?session=cookie` also sets the HttpOnly session cookie `voxbox_session`."""
     user, token = await accounts.login(b, body.handle, body.password, address)
+    if cookie:
+        set_session_cookie(response, token, secure=is_https(request, b.settings))
     return AuthOut(user=user_out(user), token=token)
 
 
 @router.post("/auth/logout", status_code=204)
 async def logout(
-    b: B, _user: CurrentUser, token: Annotated[str, Depends(bearer_token)]
+    request: Request, b: B, _user: CurrentUser, credentials: CurrentCredentials
 ) -> Response:
-    await accounts.logout(b, token)
-    return Response(status_code=204)
+    """Revokes the token the request authenticated with; clears the session cookie if that
+    was it."""
+    await accounts.logout(b, credentials.token)
+    response = Response(status_code=204)
+    if credentials.from_cookie:
+        clear_session_cookie(response, secure=is_https(request, b.settings))
+    return response
 
 
 @router.get("/me")

@@ -10,8 +10,8 @@ from typing import Any
 
 from fastapi import APIRouter, Response, WebSocket, WebSocketDisconnect
 
-from voxbox.api.deps import B, CurrentUser
-from voxbox.core import accounts, realtime, receipts
+from voxbox.api.deps import SESSION_COOKIE, B, CurrentUser, own_origin
+from voxbox.core import accounts, realtime, receipts, sessions
 from voxbox.core.backends import Backends
 from voxbox.core.errors import BadRequest, VoxboxError
 from voxbox.db.models import User
@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["events"])
 
 CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN = 4403  # the session cookie from a page of another origin
 CLOSE_PROTOCOL = 1008
 CLOSE_BEHIND = 1013  # "try again later": resume from the last seq
 
@@ -73,18 +74,22 @@ async def _refuse(ws: WebSocket, code: int, detail: str) -> _Refused:
 
 
 async def _handshake(ws: WebSocket, b: Backends) -> tuple[User, int]:
-    """``auth`` then ``resume``; anything else closes the socket with a reason."""
+    """``auth`` then ``resume``, or only ``resume`` when the session cookie came with the
+    upgrade request (and its Origin is ours); anything else closes the socket with a reason."""
     timeout = b.settings.limits.websocket_auth_seconds
     try:
-        auth = await asyncio.wait_for(_receive_object(ws), timeout)
-        token = auth.get("token")
-        if auth.get("type") != "auth" or not isinstance(token, str):
-            raise await _refuse(ws, CLOSE_PROTOCOL, 'First send {"type": "auth", "token": ...}.')
-        try:
-            user = await accounts.authenticate(b, token)
-        except VoxboxError as exc:
-            raise await _refuse(ws, CLOSE_UNAUTHORIZED, exc.detail) from None
-        resume = await asyncio.wait_for(_receive_object(ws), timeout)
+        first = await asyncio.wait_for(_receive_object(ws), timeout)
+        if first.get("type") == "resume" and SESSION_COOKIE in ws.cookies:
+            user = await _cookie_user(ws, b)
+            resume = first
+        else:
+            token = first.get("token")
+            if first.get("type") != "auth" or not isinstance(token, str):
+                raise await _refuse(
+                    ws, CLOSE_PROTOCOL, 'First send {"type": "auth", "token": ...}.'
+                )
+            user = await _authenticate(ws, b, token)
+            resume = await asyncio.wait_for(_receive_object(ws), timeout)
         after = resume.get("after")
         if resume.get("type") != "resume" or not isinstance(after, int) or after < 0:
             raise await _refuse(
@@ -95,6 +100,23 @@ async def _handshake(ws: WebSocket, b: Backends) -> tuple[User, int]:
     except ValueError:
         raise await _refuse(ws, CLOSE_PROTOCOL, "Frames are JSON objects.") from None
     return user, after
+
+
+async def _cookie_user(ws: WebSocket, b: Backends) -> User:
+    """The session cookie's user. A browser sends the cookie with any site's WebSocket to us,
+    so the upgrade's Origin must be ours (no cross-site WebSocket hijacking)."""
+    try:
+        sessions.check_same_origin(ws.headers.get("origin"), own_origin(ws, b.settings))
+    except VoxboxError as exc:
+        raise await _refuse(ws, CLOSE_FORBIDDEN, exc.detail) from None
+    return await _authenticate(ws, b, ws.cookies[SESSION_COOKIE])
+
+
+async def _authenticate(ws: WebSocket, b: Backends, token: str) -> User:
+    try:
+        return await accounts.authenticate(b, token)
+    except VoxboxError as exc:
+        raise await _refuse(ws, CLOSE_UNAUTHORIZED, exc.detail) from None
 
 
 async def _receive_object(ws: WebSocket) -> dict[str, Any]:
