@@ -61,6 +61,8 @@ export const L = {
   playRecording: "Play recording",
   deleteRecording: "Delete recording",
   sendRecording: "Send recording",
+  /** Added (not in UI.md): a toggle on a locked recording. */
+  viewOnce: "View once",
   unsentRecording: "Unsent recording",
   playUnsent: "Play unsent recording",
   sendUnsent: "Send unsent recording",

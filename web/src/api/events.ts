@@ -1,0 +1,195 @@
+// The events connection: a WebSocket that resumes from the last handled seq, acks what it
+// handled, and falls back to long-poll when a WebSocket cannot connect. Events are handed to
+// the store in seq order, each once per connection; applying them is idempotent, so the
+// overlap a resume can bring is harmless and nothing is missed.
+import { api, API } from "./http";
+import type { Presence, ServerEvent } from "./types";
+
+export type Connection = "connecting" | "live" | "polling" | "offline";
+
+export interface EventSink {
+  /** The seq to resume after (0 = everything). */
+  lastSeq(): number;
+  /** Apply one logged event; the stream then counts its seq as handled. */
+  apply(event: ServerEvent): void;
+  presence(p: Presence): void;
+  /** The server's log is behind our seq (restored or reset): drop local state and reload. */
+  reset(seq: number): void;
+  /** Caught up: every event up to `seq` was replayed. */
+  ready(seq: number): void;
+  connection(state: Connection): void;
+}
+
+export interface StreamOptions {
+  /** WebSocket failures in a row before falling back to long-poll for a while. */
+  wsAttemptsBeforePolling?: number;
+  /** How long to long-poll before trying the WebSocket again. */
+  pollMsBeforeRetry?: number;
+  socketFactory?: (url: string) => WebSocket;
+}
+
+/** Backoff before reconnect attempt `n` (1-based): 0.5 s, 1 s, 2 s … capped at 15 s. */
+export function backoffMs(attempt: number): number {
+  return Math.min(15000, 500 * 2 ** Math.max(0, attempt - 1));
+}
+
+export class EventStream {
+  private ws: WebSocket | null = null;
+  private stopped = true;
+  private failures = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private pingTimer: ReturnType<typeof setInterval> | undefined;
+  private ackTimer: ReturnType<typeof setTimeout> | undefined;
+  private handled = 0;
+  private acked = 0;
+  private pollingUntil = 0;
+  private readonly opts: Required<StreamOptions>;
+
+  constructor(
+    private readonly sink: EventSink,
+    opts: StreamOptions = {},
+  ) {
+    this.opts = {
+      wsAttemptsBeforePolling: opts.wsAttemptsBeforePolling ?? 2,
+      pollMsBeforeRetry: opts.pollMsBeforeRetry ?? 60000,
+      socketFactory: opts.socketFactory ?? ((url) => new WebSocket(url)),
+    };
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    clearInterval(this.pingTimer);
+    this.ws?.close(1000);
+    this.ws = null;
+  }
+
+  /** Reconnect now (the network came back, or the laptop woke up). */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.ws && this.ws.readyState <= WebSocket.OPEN) return;
+    clearTimeout(this.timer);
+    this.failures = 0;
+    this.pollingUntil = 0;
+    this.connect();
+  }
+
+  /** Tell the chat's members we are typing/recording/idle (WebSocket only; ephemeral). */
+  sendPresence(chatId: string, state: Presence["state"]): void {
+    if (this.ws?.readyState === WebSocket.OPEN) {
+      this.ws.send(JSON.stringify({ type: "presence", chat_id: chatId, state }));
+    }
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    this.sink.connection("connecting");
+    if (Date.now() < this.pollingUntil) {
+      void this.poll();
+      return;
+    }
+    const url = new URL(`${API}/events`, location.href);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    let opened = false;
+    let ws: WebSocket;
+    try {
+      ws = this.opts.socketFactory(url.toString());
+    } catch {
+      this.retry(false);
+      return;
+    }
+    this.ws = ws;
+    ws.onopen = () => {
+      opened = true;
+      // The session cookie authenticated the handshake: resume straight away.
+      this.handled = this.acked = this.sink.lastSeq();
+      ws.send(JSON.stringify({ type: "resume", after: this.handled }));
+    };
+    ws.onmessage = (e) => this.onFrame(JSON.parse(String(e.data)));
+    ws.onclose = () => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      clearInterval(this.pingTimer);
+      this.flushAck();
+      this.retry(opened);
+    };
+  }
+
+  private onFrame(frame: { type: string; seq?: number; data?: unknown; reset?: boolean }): void {
+    if (frame.type === "ready") {
+      this.failures = 0;
+      if (frame.reset) this.sink.reset(frame.seq ?? 0);
+      else this.sink.ready(frame.seq ?? this.handled);
+      this.sink.connection("live");
+      clearInterval(this.pingTimer);
+      this.pingTimer = setInterval(() => this.ws?.send('{"type":"ping"}'), 25000);
+    } else if (frame.type === "presence") {
+      this.sink.presence(frame.data as Presence);
+    } else if (typeof frame.seq === "number") {
+      if (frame.seq <= this.handled) return; // already applied on this connection
+      this.sink.apply(frame as ServerEvent);
+      this.handled = frame.seq;
+      this.scheduleAck();
+    }
+  }
+
+  private scheduleAck(): void {
+    if (this.ackTimer !== undefined) return;
+    this.ackTimer = setTimeout(() => this.flushAck(), 200);
+  }
+
+  private flushAck(): void {
+    clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    if (this.handled > this.acked && this.ws?.readyState === WebSocket.OPEN) {
+      this.ws.send(JSON.stringify({ type: "ack", seq: this.handled }));
+      this.acked = this.handled;
+    }
+  }
+
+  private retry(wasOpen: boolean): void {
+    if (this.stopped) return;
+    this.failures = wasOpen ? 1 : this.failures + 1;
+    this.sink.connection(navigator.onLine === false ? "offline" : "connecting");
+    if (!wasOpen && this.failures >= this.opts.wsAttemptsBeforePolling) {
+      this.pollingUntil = Date.now() + this.opts.pollMsBeforeRetry;
+    }
+    this.timer = setTimeout(() => this.connect(), backoffMs(this.failures));
+  }
+
+  /** Long-poll until it is time to try the WebSocket again; fetching also acks (delivered). */
+  private async poll(): Promise<void> {
+    let seq = this.sink.lastSeq();
+    while (!this.stopped && Date.now() < this.pollingUntil) {
+      try {
+        const answer = await api.events(seq, 25);
+        this.sink.connection("polling");
+        this.failures = 0;
+        if (answer.reset) {
+          this.sink.reset(answer.seq);
+          seq = answer.seq;
+          continue;
+        }
+        for (const raw of answer.events) {
+          const frame = raw as { type: string; seq?: number; data?: unknown };
+          if (frame.type === "presence") this.sink.presence(frame.data as Presence);
+          else if (typeof frame.seq === "number" && frame.seq > seq) {
+            this.sink.apply(frame as ServerEvent);
+          }
+        }
+        seq = Math.max(seq, answer.seq);
+        this.sink.ready(seq);
+      } catch {
+        this.retry(false);
+        return;
+      }
+    }
+    this.connect();
+  }
+}

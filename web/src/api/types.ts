@@ -1,0 +1,87 @@
+// Shapes of the API's objects (../shared/API.md "Objects", plus docs/api.md additions).
+export interface User {
+  id: string;
+  handle: string;
+  display_name: string;
+  created_at: string;
+}
+export interface Me extends User {
+  is_admin: boolean;
+}
+export interface Member {
+  handle: string;
+  display_name: string;
+  role: "admin" | "member";
+}
+export interface Media {
+  id: string;
+  kind: "voice" | "audio";
+  content_type: string;
+  size: number;
+  duration_ms: number | null;
+  waveform: number[];
+  filename: string;
+  created_at: string;
+  state: "processing" | "ready" | "failed";
+  error?: string | null;
+}
+export interface Receipts {
+  delivered: string[];
+  read: string[];
+  played: string[];
+}
+export interface Message {
+  id: string;
+  chat_id: string;
+  client_id: string;
+  sender: string;
+  kind: "text" | "voice" | "audio";
+  text: string | null;
+  media: Media | null;
+  reply_to: string | null;
+  forwarded: boolean;
+  view_once: boolean;
+  deleted: boolean;
+  created_at: string;
+  receipts: Receipts;
+  /** Client-side only: a send not yet answered by the server, or refused by it. */
+  pending?: "sending" | "failed";
+  error?: string;
+}
+export interface Chat {
+  id: string;
+  kind: "direct" | "group" | "self";
+  title: string | null;
+  members: Member[];
+  last_message: Message | null;
+  unread_count: number;
+  updated_at: string;
+  /** Client-side only: the caller left or was removed (the server keeps the history). */
+  left?: boolean;
+}
+export interface OpenUpload {
+  id: string;
+  offset: number;
+  length: number | null;
+  metadata: Record<string, string>;
+  created_at: string;
+}
+export interface ReceiptEvent {
+  message_id: string;
+  chat_id: string;
+  handles: string[];
+  handle: string;
+  kind: "delivered" | "read" | "played";
+  at: string;
+}
+export interface Presence {
+  chat_id: string;
+  handle: string;
+  state: "typing" | "recording" | "idle";
+}
+export type ServerEvent =
+  | { seq: number; type: "message.created" | "message.updated"; data: Message }
+  | { seq: number; type: "receipt"; data: ReceiptEvent }
+  | { seq: number; type: "chat.created" | "chat.updated"; data: Chat }
+  | { seq: number; type: "member.removed"; data: { chat_id: string; handle: string } }
+  | { seq: number; type: "media.ready" | "media.failed"; data: Media };

@@ -1,0 +1,121 @@
+// Pure functions over the app's data: merging pages and events, statuses, previews. No DOM, no
+// network; unit-tested with Vitest.
+import type { Chat, Message, ReceiptEvent } from "../api/types";
+
+/** Messages sorted oldest first; ids are sortable (UUIDv7), pending sends go last. */
+export function sortMessages(list: Message[]): Message[] {
+  return [...list].sort((a, b) => {
+    if (!!a.pending !== !!b.pending) return a.pending ? 1 : -1;
+    return a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : a.id < b.id ? -1 : 1;
+  });
+}
+
+/**
+ * Upsert `incoming` into `list`: the same id replaces, and a server message replaces the
+ * pending send with its client_id. Applying the same message twice changes nothing.
+ */
+export function mergeMessages(list: Message[], incoming: Message[]): Message[] {
+  const byId = new Map(list.map((m) => [m.id, m]));
+  for (const m of incoming) {
+    for (const [id, old] of byId) {
+      if (old.pending && old.client_id === m.client_id && !m.pending) byId.delete(id);
+    }
+    const old = byId.get(m.id);
+    // Receipts only grow; an older copy of a message must not take them back.
+    byId.set(m.id, old && !old.pending ? { ...m, receipts: unionReceipts(old, m) } : m);
+  }
+  return sortMessages([...byId.values()]);
+}
+
+function unionReceipts(a: Message, b: Message): Message["receipts"] {
+  const u = (x: string[], y: string[]) => [...new Set([...x, ...y])];
+  return {
+    delivered: u(a.receipts.delivered, b.receipts.delivered),
+    read: u(a.receipts.read, b.receipts.read),
+    played: u(a.receipts.played, b.receipts.played),
+  };
+}
+
+export function applyReceipt(list: Message[], r: ReceiptEvent): Message[] {
+  return list.map((m) => {
+    if (m.id !== r.message_id) return m;
+    const handles = r.handles?.length ? r.handles : [r.handle];
+    const receipts = { ...m.receipts, [r.kind]: [...new Set([...m.receipts[r.kind], ...handles])] };
+    // Played implies read implies delivered.
+    if (r.kind !== "delivered") receipts.delivered = [...new Set([...receipts.delivered, ...handles])];
+    if (r.kind === "played") receipts.read = [...new Set([...receipts.read, ...handles])];
+    return { ...m, receipts };
+  });
+}
+
+export type Status = "Sending" | "Not sent" | "Sent" | "Delivered" | "Read" | "Played";
+
+/** The status icon of one's own message: everyone else in the chat has reached the step. */
+export function messageStatus(m: Message, chat: Chat | undefined, me: string): Status {
+  if (m.pending === "sending") return "Sending";
+  if (m.pending === "failed") return "Not sent";
+  const others = (chat?.members ?? []).map((x) => x.handle).filter((h) => h !== me);
+  if (others.length === 0) return chat?.kind === "self" ? "Read" : "Sent";
+  const all = (handles: string[]) => others.every((h) => handles.includes(h));
+  if (m.kind !== "text" && all(m.receipts.played)) return "Played";
+  if (all(m.receipts.read)) return "Read";
+  if (all(m.receipts.delivered)) return "Delivered";
+  return "Sent";
+}
+
+export function chatTitle(chat: Chat, me: string): string {
+  if (chat.kind === "self") return "Message yourself";
+  if (chat.kind === "direct") {
+    const other = chat.members.find((x) => x.handle !== me);
+    return other?.display_name || other?.handle || chat.title || "Chat";
+  }
+  return chat.title || "Group";
+}
+
+/** "m:ss" of a duration in seconds. */
+export function clock(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+/** The chat list's line under the title: a voice message's duration (the view adds the mic). */
+export function preview(m: Message | null, me: string): string {
+  if (!m) return "";
+  const who = m.sender === me ? "You: " : "";
+  if (m.deleted) return "This message was deleted";
+  if (m.kind === "voice") {
+    return `${who}${m.media?.duration_ms != null ? clock(m.media.duration_ms / 1000) : "Voice message"}`;
+  }
+  if (m.kind === "audio") return `${who}${m.media?.filename ?? "Audio"}`;
+  return who + (m.text ?? "");
+}
+
+export function sortChats(chats: Chat[]): Chat[] {
+  const activity = (c: Chat) => (c.last_message?.created_at ?? c.updated_at) || "";
+  return [...chats].sort((a, b) => (activity(a) < activity(b) ? 1 : activity(a) > activity(b) ? -1 : 0));
+}
+
+/** "Today", "Yesterday", or the date, for the day separators. */
+export function dayLabel(iso: string, now = new Date()): string {
+  const d = new Date(iso);
+  const start = (x: Date) => new Date(x.getFullYear(), x.getMonth(), x.getDate()).getTime();
+  const days = Math.round((start(now) - start(d)) / 86400000);
+  if (days === 0) return "Today";
+  if (days === 1) return "Yesterday";
+  return d.toLocaleDateString(undefined, { day: "numeric", month: "long", year: "numeric" });
+}
+
+export function timeLabel(iso: string): string {
+  return new Date(iso).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+}
+
+/** The next unplayed voice message from someone else after `afterId` in the chat, if any. */
+export function nextUnplayed(list: Message[], afterId: string, me: string): Message | undefined {
+  const i = list.findIndex((m) => m.id === afterId);
+  return list
+    .slice(i + 1)
+    .find(
+      (m) =>
+        m.kind === "voice" && m.media && !m.deleted && m.sender !== me && !m.receipts.played.includes(me),
+    );
+}

@@ -1,0 +1,61 @@
+import { L } from "../labels";
+import { nextUnplayed } from "../state/model";
+import { getState, markPlayed, useStore, type State } from "../state/store";
+import { player } from "../audio/player";
+import { useRoute } from "../router";
+import { ChatList } from "./ChatList";
+import { ChatView } from "./ChatView";
+import { MiniPlayer } from "./MiniPlayer";
+import { Settings } from "./Settings";
+import { Share } from "./Share";
+import { SignIn } from "./SignIn";
+import { Starred } from "./Starred";
+
+player.setHooks({
+  // A view-once message is marked played (and so gone for us) only once heard to the end:
+  // marking it at the start would cut off the rest of its bytes.
+  onFirstPlay: (m) => !m.view_once && markPlayed(m),
+  onEnded: (m) => m.view_once && markPlayed(m),
+  next: (m) => {
+    const s = getState();
+    return nextUnplayed(s.messages[m.chat_id] ?? [], m.id, s.me?.handle ?? "");
+  },
+});
+
+const auth = (s: State) => s.auth;
+const conn = (s: State) => (s.online ? s.connection : "offline");
+
+export function App() {
+  const state = useStore(auth);
+  const route = useRoute();
+  if (state === "checking") return <div class="splash" aria-busy="true" />;
+  if (state === "out") return <SignIn />;
+  const chatId = route.name === "chat" ? route.chatId : null;
+  return (
+    <div class={`layout${route.name === "home" ? " at-list" : " at-detail"}`}>
+      <ConnectionStatus />
+      <ChatList openChatId={chatId} />
+      {route.name === "chat" && <ChatView chatId={route.chatId} />}
+      {route.name === "share" && <Share params={route.params} />}
+      {route.name === "starred" && <Starred />}
+      {route.name === "settings" && <Settings />}
+      {route.name === "home" && (
+        <main class="chatview empty">
+          <p class="muted">Pick a chat, or start one with “{L.newChat}”.</p>
+        </main>
+      )}
+      <MiniPlayer openChatId={chatId} />
+    </div>
+  );
+}
+
+function ConnectionStatus() {
+  const c = useStore(conn);
+  const text = c === "offline" ? `${L.offline}: showing saved chats and messages` : c === "connecting" ? "Connecting…" : "";
+  return (
+    <div role="status" class={`connection ${c}`}>
+      {text}
+    </div>
+  );
+}
+

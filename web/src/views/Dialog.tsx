@@ -1,0 +1,37 @@
+import type { ComponentChildren } from "preact";
+import { useEffect, useId, useRef } from "preact/hooks";
+
+/** A modal <dialog> named by its heading; Escape or the backdrop closes it. */
+export function Dialog(props: { title: string; onClose: () => void; children: ComponentChildren }) {
+  const ref = useRef<HTMLDialogElement>(null);
+  const id = useId();
+  useEffect(() => {
+    const d = ref.current;
+    if (d && !d.open) d.showModal();
+    return () => d?.close();
+  }, []);
+  return (
+    <dialog
+      ref={ref}
+      aria-labelledby={id}
+      onCancel={(e) => (e.preventDefault(), props.onClose())}
+      onClick={(e) => e.target === ref.current && props.onClose()}
+    >
+      <div class="dialog-body">
+        <h2 id={id}>{props.title}</h2>
+        {props.children}
+      </div>
+    </dialog>
+  );
+}
+
+/** The error of a failed action, in words, announced. */
+export function Alert({ text }: { text: string }) {
+  return text ? (
+    <p role="alert" class="error">
+      {text}
+    </p>
+  ) : null;
+}
+
+export const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));

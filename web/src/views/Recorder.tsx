@@ -1,0 +1,164 @@
+// The record button and the recording bar (UI.md "Recording"). Gestures and states live in
+// recorder/ (pure, unit-tested); this view only forwards pointer and key events and renders.
+import { useEffect, useRef, useState } from "preact/hooks";
+import { L } from "../labels";
+import { createRecorderController, type RecorderController, type ControllerState } from "../recorder/controller";
+import { clock } from "../state/model";
+import { draftClientId, setCurrentRecordingUpload } from "../state/drafts";
+import { sendMedia } from "../state/store";
+import { Icon } from "./Icon";
+
+export function Recorder(props: { chatId: string; replyTo?: string; onActive: (active: boolean) => void; onSent: () => void }) {
+  const ref = useRef<RecorderController | null>(null);
+  const replyTo = useRef(props.replyTo);
+  replyTo.current = props.replyTo;
+  const [s, setS] = useState<ControllerState | null>(null);
+  const [viewOnce, setViewOnce] = useState(false);
+  const viewOnceRef = useRef(viewOnce);
+  viewOnceRef.current = viewOnce;
+
+  useEffect(() => {
+    const c = createRecorderController({
+      chatId: props.chatId,
+      sendMessage: async (uploadId: string) => {
+        await sendMedia(
+          props.chatId,
+          { kind: "voice", upload_id: uploadId, reply_to: replyTo.current, view_once: viewOnceRef.current || undefined },
+          draftClientId(uploadId),
+        );
+        setViewOnce(false);
+        props.onSent();
+      },
+      onUpload: (id: string | null) => setCurrentRecordingUpload(id),
+      playPreview: (url: string) => void new Audio(url).play().catch(() => {}),
+    });
+    ref.current = c;
+    setS(c.getState());
+    const off = c.subscribe(() => setS(c.getState()));
+    return () => {
+      off();
+      c.dispose();
+      ref.current = null;
+      setCurrentRecordingUpload(null);
+    };
+  }, [props.chatId]);
+
+  const kind = s?.machine.kind ?? "idle";
+  const active = kind === "holding" || kind === "locked" || kind === "paused" || kind === "sending" || kind === "acquiring";
+  useEffect(() => props.onActive(active && kind !== "acquiring"), [active, kind]);
+
+  const c = ref.current;
+  const elapsed = s && "elapsedMs" in s.machine ? s.machine.elapsedMs / 1000 : 0;
+  const locked = kind === "locked" || kind === "paused" || kind === "sending";
+
+  const mic = (
+    <button
+      key="mic"
+      type="button"
+      class={`icon primary round mic${kind === "holding" ? " holding" : ""}`}
+      aria-label={L.recordVoice}
+      title={`${L.recordVoice}: hold to record, click to record hands-free`}
+      onPointerDown={(e) => {
+        if (e.button !== 0) return;
+        (e.currentTarget as HTMLElement).setPointerCapture(e.pointerId);
+        c?.press(e.clientX, e.clientY, e.timeStamp);
+      }}
+      onPointerMove={(e) => c?.move(e.clientX, e.clientY, e.timeStamp)}
+      onPointerUp={(e) => c?.release(e.timeStamp)}
+      onPointerCancel={(e) => c?.release(e.timeStamp)}
+      onKeyDown={(e) => {
+        if (e.key === "Enter" || e.key === " ") {
+          e.preventDefault();
+          if (!e.repeat) c?.key();
+        }
+      }}
+      onClick={(e) => e.preventDefault()}
+      onContextMenu={(e) => e.preventDefault()}
+    >
+      <Icon name="mic" />
+    </button>
+  );
+
+  const messages = (
+    <>
+      {s?.error && (
+        <p role="alert" class="error rec-msg" key="error">
+          {s.error}
+        </p>
+      )}
+      {s?.hint && !s.error && (
+        <p role="status" class="hint rec-msg" key="hint">
+          {s.hint}
+        </p>
+      )}
+    </>
+  );
+
+  const timer = (
+    <span role="timer" aria-label={L.recordingTime} class="rec-time">
+      {clock(elapsed)}
+    </span>
+  );
+  const meter = (
+    <span class="meter" aria-hidden="true">
+      <span style={{ width: `${Math.round((s?.level ?? 0) * 100)}%` }} />
+    </span>
+  );
+
+  // The mic button keeps its key: while held it has the pointer capture, so it must never be
+  // re-created under the finger.
+  return (
+    <>
+      {kind === "holding" && (
+        <div class="recorder" key="holding">
+          <span class="rec-dot" aria-hidden="true" />
+          {timer}
+          {meter}
+          <span class="hint">‹ {L.slideToCancel}</span>
+          <span class="lock-hint" aria-hidden="true">
+            <Icon name="lock" size={18} />
+          </span>
+        </div>
+      )}
+      {locked && (
+        <div class="recorder" key="locked">
+          <button type="button" class="icon danger" aria-label={L.deleteRecording} onClick={() => c?.delete()} disabled={kind === "sending"}>
+            <Icon name="trash" />
+          </button>
+          <span class={`rec-dot${kind === "paused" ? " paused" : ""}`} aria-hidden="true" />
+          {timer}
+          {meter}
+          {kind === "paused" && (
+            <button type="button" class="icon" aria-label={L.playRecording} onClick={() => c?.playPreview()}>
+              <Icon name="play" />
+            </button>
+          )}
+          {kind === "paused" ? (
+            <button type="button" class="icon" aria-label={L.resumeRecording} onClick={() => c?.resume()}>
+              <Icon name="mic" />
+            </button>
+          ) : (
+            <button type="button" class="icon" aria-label={L.pauseRecording} onClick={() => c?.pause()} disabled={kind === "sending"}>
+              <Icon name="pause" />
+            </button>
+          )}
+          <button
+            type="button"
+            class={`icon once-toggle${viewOnce ? " on" : ""}`}
+            aria-label={L.viewOnce}
+            aria-pressed={viewOnce}
+            title="Can be played once"
+            onClick={() => setViewOnce(!viewOnce)}
+          >
+            1
+          </button>
+          <button type="button" class="icon primary round" aria-label={L.sendRecording} onClick={() => c?.send()} disabled={kind === "sending"}>
+            <Icon name="send" />
+          </button>
+        </div>
+      )}
+      {messages}
+      {!locked && mic}
+    </>
+  );
+}

@@ -1,0 +1,82 @@
+// "Send audio" (UI.md "Sending a file"): name, duration, a preview, then a resumable upload
+// with progress and cancel; the server's refusal (too big, not audio) in words.
+import { useEffect, useRef, useState } from "preact/hooks";
+import { uploadFile } from "../api/tus";
+import { L } from "../labels";
+import { clock } from "../state/model";
+import { newClientId, sendMedia } from "../state/store";
+import { Alert, Dialog, errorText } from "./Dialog";
+
+export function SendAudioDialog(props: { file: File; chatId: string; onClose: () => void }) {
+  const { file } = props;
+  const [url] = useState(() => URL.createObjectURL(file));
+  const [duration, setDuration] = useState<number | null>(null);
+  const [progress, setProgress] = useState<number | null>(null);
+  const [error, setError] = useState("");
+  const cancel = useRef<(() => void) | null>(null);
+  const clientId = useRef(newClientId());
+
+  useEffect(() => () => URL.revokeObjectURL(url), [url]);
+
+  async function send() {
+    setError("");
+    setProgress(0);
+    try {
+      const upload = uploadFile(file, { chatId: props.chatId, kind: "audio" }, (sent, total) =>
+        setProgress(total ? sent / total : 0),
+      );
+      cancel.current = upload.cancel;
+      const uploadId = await upload.promise;
+      cancel.current = null;
+      await sendMedia(props.chatId, { kind: "audio", upload_id: uploadId }, clientId.current);
+      props.onClose();
+    } catch (e) {
+      cancel.current = null;
+      setProgress(null);
+      setError(errorText(e));
+    }
+  }
+
+  function cancelUpload() {
+    cancel.current?.();
+    cancel.current = null;
+    setProgress(null);
+  }
+
+  const size = file.size > 1048576 ? `${(file.size / 1048576).toFixed(1)} MB` : `${Math.ceil(file.size / 1024)} KB`;
+  return (
+    <Dialog title={L.sendAudio} onClose={() => (cancelUpload(), props.onClose())}>
+      <p class="file-name">{file.name}</p>
+      <p class="muted">
+        {duration !== null ? clock(duration) : "–:––"} · {size}
+      </p>
+      <audio
+        controls
+        src={url}
+        preload="metadata"
+        aria-label={`Preview ${file.name}`}
+        onLoadedMetadata={(e) => {
+          const d = (e.currentTarget as HTMLAudioElement).duration;
+          if (Number.isFinite(d)) setDuration(d);
+        }}
+      />
+      {progress !== null && (
+        <div class="progress-row">
+          <progress aria-label="Upload progress" max={1} value={progress} />
+          <button type="button" onClick={cancelUpload}>
+            {L.cancelUpload}
+          </button>
+        </div>
+      )}
+      <Alert text={error} />
+      <div class="row-end">
+        <button type="button" onClick={() => (cancelUpload(), props.onClose())}>
+          {L.cancel}
+        </button>
+        <button type="button" class="primary" onClick={send} disabled={progress !== null}>
+          {L.send}
+        </button>
+      </div>
+    </Dialog>
+  );
+}

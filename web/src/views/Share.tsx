@@ -1,0 +1,85 @@
+// "Send to…" (UI.md "Sharing in"): POST /share stored the shared files as uploads and sent us
+// here with their ids; pick chats, send each file to each of them.
+import { useEffect, useState } from "preact/hooks";
+import { api } from "../api/http";
+import type { OpenUpload } from "../api/types";
+import { L } from "../labels";
+import { newClientId, sendMedia, useStore, type State } from "../state/store";
+import { navigate } from "../router";
+import { ChatCheckboxes } from "./ChatView";
+import { Alert, errorText } from "./Dialog";
+
+const all = (s: State) => s;
+
+export function Share({ params }: { params: URLSearchParams }) {
+  const s = useStore(all);
+  const ids = (params.get("uploads") ?? "").split(",").filter(Boolean);
+  const [files, setFiles] = useState<OpenUpload[] | null>(null);
+  const [selected, setSelected] = useState(new Set<string>());
+  const [error, setError] = useState(params.get("error") === "no_files" ? "Nothing to send: the share had no audio file." : "");
+  const [busy, setBusy] = useState(false);
+
+  useEffect(() => {
+    api.openUploads().then(
+      ({ uploads }) => setFiles(uploads.filter((u) => ids.includes(u.id))),
+      (e) => setError(errorText(e)),
+    );
+  }, [params.get("uploads")]);
+
+  function toggle(id: string) {
+    const next = new Set(selected);
+    if (next.has(id)) next.delete(id);
+    else next.add(id);
+    setSelected(next);
+  }
+
+  async function send() {
+    if (!files?.length || !selected.size) return;
+    setBusy(true);
+    setError("");
+    try {
+      for (const f of files) {
+        const media = await api.finishUpload(f.id, "audio");
+        for (const chatId of selected) {
+          await sendMedia(chatId, { kind: "audio", media_id: media.id }, newClientId());
+        }
+      }
+      navigate(selected.size === 1 ? `/chats/${[...selected][0]}` : "/", true);
+    } catch (e) {
+      setError(errorText(e));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <main class="chatview page" aria-labelledby="share-title">
+      <header class="bar chat-header">
+        <h2 id="share-title">{L.sendTo}</h2>
+      </header>
+      <div class="page-body">
+        {files === null ? (
+          <p class="muted">Loading…</p>
+        ) : files.length === 0 ? (
+          <p class="muted">No shared files are waiting.</p>
+        ) : (
+          <ul class="files" aria-label="Shared files">
+            {files.map((f) => (
+              <li key={f.id}>{f.metadata.filename ?? "audio"}</li>
+            ))}
+          </ul>
+        )}
+        <ChatCheckboxes me={s.me?.handle ?? ""} chats={s.chats.filter((c) => !c.left)} selected={selected} onToggle={toggle} />
+        <Alert text={error} />
+        <div class="row-end">
+          <button type="button" onClick={() => navigate("/", true)}>
+            {L.cancel}
+          </button>
+          <button type="button" class="primary" disabled={busy || !files?.length || !selected.size} onClick={send}>
+            {L.send}
+          </button>
+        </div>
+      </div>
+    </main>
+  );
+}

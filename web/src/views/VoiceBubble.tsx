@@ -1,0 +1,105 @@
+// A voice or audio message's player (UI.md "Chat view"): Play/Pause, the waveform as the Seek
+// slider, the speed, and the time. It drives the one shared player; it owns no <audio>.
+import { useEffect, useState } from "preact/hooks";
+import { player } from "../audio/player";
+import type { Message } from "../api/types";
+import { L, speedLabel } from "../labels";
+import { clock } from "../state/model";
+import { Icon } from "./Icon";
+
+function usePlayer() {
+  const [s, setS] = useState(player.state);
+  useEffect(() => player.subscribe(() => setS(player.state)), []);
+  return s;
+}
+
+export function VoiceBubble(props: { message: Message; mine: boolean; me: string }) {
+  const m = props.message;
+  const p = usePlayer();
+  const media = m.media!;
+  const current = p.message?.id === m.id;
+  const total = current && p.duration ? p.duration : (media.duration_ms ?? 0) / 1000;
+  const position = current ? p.position : player.positionOf(m.id);
+  const playing = current && p.playing;
+  const fraction = total > 0 ? Math.min(1, position / total) : 0;
+  const unplayed = !props.mine && !m.receipts.played.includes(props.me);
+  const name = m.kind === "voice" ? L.voiceMessage : L.audioMessage;
+  const bars = media.waveform.length ? media.waveform : new Array(64).fill(24);
+
+  function seekFromPointer(e: PointerEvent) {
+    const el = e.currentTarget as HTMLElement;
+    const rect = el.getBoundingClientRect();
+    const f = Math.max(0, Math.min(1, (e.clientX - rect.left) / rect.width));
+    player.seek(m, f * total);
+  }
+
+  function onKey(e: KeyboardEvent) {
+    const step = e.key === "ArrowRight" || e.key === "ArrowUp" ? 5 : e.key === "ArrowLeft" || e.key === "ArrowDown" ? -5 : 0;
+    if (e.key === "Home") player.seek(m, 0);
+    else if (e.key === "End") player.seek(m, total);
+    else if (step) player.seek(m, position + step);
+    else return;
+    e.preventDefault();
+  }
+
+  if (media.state === "processing") {
+    return (
+      <div role="group" aria-label={name} class="voice">
+        <span class="muted">Processing {media.filename}…</span>
+      </div>
+    );
+  }
+  if (media.state === "failed") {
+    return (
+      <div role="group" aria-label={name} class="voice">
+        <span class="error">Could not process this audio: {media.error}</span>
+      </div>
+    );
+  }
+  return (
+    <div role="group" aria-label={name} class={`voice${unplayed ? " unplayed" : ""}`}>
+      <button
+        type="button"
+        class="icon play"
+        aria-label={playing ? L.pause : L.play}
+        onClick={() => player.toggle(m)}
+      >
+        <Icon name={playing ? "pause" : "play"} size={26} />
+      </button>
+      <div class="voice-main">
+        {m.kind === "audio" && <span class="filename">{media.filename}</span>}
+        <div
+          class="wave"
+          role="slider"
+          tabIndex={0}
+          aria-label={L.seek}
+          aria-valuemin={0}
+          aria-valuemax={Math.round(total)}
+          aria-valuenow={Math.round(position)}
+          aria-valuetext={`${clock(position)} of ${clock(total)}`}
+          onPointerDown={(e) => {
+            (e.currentTarget as HTMLElement).setPointerCapture(e.pointerId);
+            seekFromPointer(e);
+          }}
+          onPointerMove={(e) => e.buttons && seekFromPointer(e)}
+          onKeyDown={onKey}
+        >
+          {bars.map((v, i) => (
+            <span
+              key={i}
+              class={i / bars.length < fraction ? "wbar done" : "wbar"}
+              style={{ height: `${Math.max(8, (v / 255) * 100)}%` }}
+            />
+          ))}
+        </div>
+        <div class="voice-meta">
+          <span class="voice-time">{clock(current || position > 0 ? position : total)}</span>
+          {unplayed && <span class="dot" title="Not played yet" />}
+          <button type="button" class="speed" aria-label={L.playbackSpeed} onClick={() => player.cycleSpeed()}>
+            {speedLabel(p.speed)}
+          </button>
+        </div>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,131 @@
+import { describe, expect, test } from "vitest";
+import type { Chat, Message } from "../src/api/types";
+import { applyReceipt, chatTitle, clock, mergeMessages, messageStatus, nextUnplayed, preview, sortChats } from "../src/state/model";
+import { parseRoute } from "../src/router";
+import { backoffMs } from "../src/api/events";
+import { nextSpeed, playableFormat } from "../src/audio/formats";
+
+const msg = (id: string, fields: Partial<Message> = {}): Message => ({
+  id,
+  chat_id: "c1",
+  client_id: `cid-${id}`,
+  sender: "bob",
+  kind: "text",
+  text: id,
+  media: null,
+  reply_to: null,
+  forwarded: false,
+  view_once: false,
+  deleted: false,
+  created_at: `2026-11-29T10:00:0${id.slice(-1)}Z`,
+  receipts: { delivered: [], read: [], played: [] },
+  ...fields,
+});
+
+const chat = (fields: Partial<Chat> = {}): Chat => ({
+  id: "c1",
+  kind: "direct",
+  title: null,
+  members: [
+    { handle: "alice", display_name: "Alice", role: "member" },
+    { handle: "bob", display_name: "Bob", role: "member" },
+  ],
+  last_message: null,
+  unread_count: 0,
+  updated_at: "2026-11-29T10:00:00Z",
+  ...fields,
+});
+
+describe("mergeMessages", () => {
+  test("applying the same messages twice changes nothing (resume overlap)", () => {
+    const once = mergeMessages([], [msg("m1"), msg("m2")]);
+    expect(mergeMessages(once, [msg("m2"), msg("m1")])).toEqual(once);
+  });
+  test("keeps oldest first whatever the arrival order", () => {
+    expect(mergeMessages([msg("m3")], [msg("m1"), msg("m2")]).map((m) => m.id)).toEqual(["m1", "m2", "m3"]);
+  });
+  test("the server's message replaces the optimistic one with its client_id", () => {
+    const pending = msg("pending-x", { client_id: "x", pending: "sending" });
+    const merged = mergeMessages([msg("m1"), pending], [msg("m2", { client_id: "x" })]);
+    expect(merged.map((m) => m.id)).toEqual(["m1", "m2"]);
+  });
+  test("an older copy does not take receipts back", () => {
+    const read = msg("m1", { receipts: { delivered: ["alice"], read: ["alice"], played: [] } });
+    expect(mergeMessages([read], [msg("m1")])[0].receipts.read).toEqual(["alice"]);
+  });
+});
+
+describe("status", () => {
+  const mine = (r: Partial<Message["receipts"]>, kind: Message["kind"] = "voice") =>
+    msg("m1", { sender: "alice", kind, receipts: { delivered: [], read: [], played: [], ...r } });
+  test("sent, delivered, read, played", () => {
+    expect(messageStatus(mine({}), chat(), "alice")).toBe("Sent");
+    expect(messageStatus(mine({ delivered: ["bob"] }), chat(), "alice")).toBe("Delivered");
+    expect(messageStatus(mine({ delivered: ["bob"], read: ["bob"] }), chat(), "alice")).toBe("Read");
+    expect(messageStatus(mine({ played: ["bob"] }), chat(), "alice")).toBe("Played");
+    expect(messageStatus(mine({ played: ["bob"] }, "text"), chat(), "alice")).not.toBe("Played");
+  });
+  test("a receipt event implies the earlier steps", () => {
+    const [m] = applyReceipt([mine({})], {
+      message_id: "m1",
+      chat_id: "c1",
+      handles: ["bob"],
+      handle: "bob",
+      kind: "played",
+      at: "",
+    });
+    expect(m.receipts).toEqual({ delivered: ["bob"], read: ["bob"], played: ["bob"] });
+  });
+  test("pending sends", () => {
+    expect(messageStatus(msg("p", { pending: "sending" }), chat(), "alice")).toBe("Sending");
+  });
+});
+
+test("titles, previews and clock", () => {
+  expect(chatTitle(chat(), "alice")).toBe("Bob");
+  expect(chatTitle(chat({ kind: "self", members: [] }), "alice")).toBe("Message yourself");
+  expect(chatTitle(chat({ kind: "group", title: "Family" }), "alice")).toBe("Family");
+  const voice = msg("m1", {
+    kind: "voice",
+    media: { id: "x", kind: "voice", content_type: "", size: 1, duration_ms: 65400, waveform: [], filename: "", created_at: "", state: "ready" },
+  });
+  expect(preview(voice, "alice")).toBe("1:05");
+  expect(clock(0)).toBe("0:00");
+  expect(clock(600.9)).toBe("10:00");
+});
+
+test("chats sort by newest activity", () => {
+  const a = chat({ id: "a", updated_at: "2026-11-29T09:00:00Z" });
+  const b = chat({ id: "b", updated_at: "2026-11-29T11:00:00Z" });
+  const c = chat({ id: "c", last_message: msg("m9") });
+  expect(sortChats([a, c, b]).map((x) => x.id)).toEqual(["b", "c", "a"]);
+});
+
+test("the next unplayed voice message from someone else follows", () => {
+  const media = { id: "x", kind: "voice" as const, content_type: "", size: 1, duration_ms: 1000, waveform: [], filename: "", created_at: "", state: "ready" as const };
+  const list = [
+    msg("m1", { kind: "voice", media }),
+    msg("m2", { kind: "voice", media, sender: "alice" }),
+    msg("m3", { kind: "voice", media, receipts: { delivered: [], read: [], played: ["alice"] } }),
+    msg("m4", { kind: "voice", media }),
+  ];
+  expect(nextUnplayed(list, "m1", "alice")?.id).toBe("m4");
+  expect(nextUnplayed(list, "m4", "alice")).toBeUndefined();
+});
+
+test("routes", () => {
+  expect(parseRoute("/chats/abc")).toEqual({ name: "chat", chatId: "abc" });
+  expect(parseRoute("/")).toEqual({ name: "home" });
+  expect(parseRoute("/share", "?uploads=a,b").name).toBe("share");
+  expect(parseRoute("/nope")).toEqual({ name: "home" });
+});
+
+test("reconnect backoff grows and is capped", () => {
+  expect([1, 2, 3, 10].map(backoffMs)).toEqual([500, 1000, 2000, 15000]);
+});
+
+test("player: speeds cycle, mp3 where Ogg/Opus cannot play", () => {
+  expect([1, 1.5, 2].map(nextSpeed)).toEqual([1.5, 2, 1]);
+  expect(playableFormat(() => "")).toBe("mp3");
+  expect(playableFormat(() => "probably")).toBe("ogg");
+});
