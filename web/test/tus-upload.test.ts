@@ -143,7 +143,7 @@ function decodeMetadata(header: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const pair of header.split(",").filter(Boolean)) {
     const [key, value = ""] = pair.trim().split(" ");
-    out[key] = Buffer.from(value, "base64").toString("utf8");
+    out[key] = new TextDecoder().decode(Uint8Array.from(atob(value), (c) => c.charCodeAt(0)));
   }
   return out;
 }

@@ -12,6 +12,8 @@ export const MIME_TYPES = ["audio/webm;codecs=opus", "audio/ogg;codecs=opus", "a
 export const AUDIO_BITS_PER_SECOND = 32000;
 /** MediaRecorder timeslice: one chunk, hence one PATCH, per second. */
 export const CHUNK_MS = 1000;
+/** How long stop() waits for the recorder's stop event before ending the upload anyway. */
+export const STOP_TIMEOUT_MS = 3000;
 /** How often level and elapsed are emitted while recording (~30 Hz). */
 export const LEVEL_INTERVAL_MS = 33;
 
@@ -201,18 +203,23 @@ export class VoiceRecording {
       this.releaseMic();
       return;
     }
+    let recorder: RecorderLike;
     try {
       const mimeType = pickMimeType((t) => this.deps.isTypeSupported(t));
-      this.recorder = this.deps.createRecorder(stream, {
+      recorder = this.deps.createRecorder(stream, {
         ...(mimeType ? { mimeType } : {}),
         audioBitsPerSecond: AUDIO_BITS_PER_SECOND,
       });
-      this.type = this.recorder.mimeType || mimeType || "audio/webm";
+      // Started before the upload exists: its first chunk comes a second later, asynchronously.
+      recorder.start(CHUNK_MS);
+      // Read after start(): without a requested type, browsers fill it in only then.
+      this.type = recorder.mimeType || mimeType || "audio/webm";
     } catch (err) {
       this.status = "discarded";
       this.releaseMic();
       throw new MicError("other", err);
     }
+    this.recorder = recorder;
     this.upload = this.deps.startUpload({ chatId: this.chatId, contentType: this.type });
     this.upload.id.then(
       (id) => {
@@ -220,7 +227,7 @@ export class VoiceRecording {
       },
       () => {},
     );
-    this.wireRecorder(this.recorder, this.upload);
+    this.wireRecorder(recorder, this.upload);
     for (const track of stream.getAudioTracks()) {
       track.addEventListener("ended", () => this.fail(new MicError("missing")));
     }
@@ -229,7 +236,6 @@ export class VoiceRecording {
     } catch {
       this.meter = null; // no level meter is no reason not to record
     }
-    this.recorder.start(CHUNK_MS);
     this.startedAt = this.deps.now();
     this.status = "recording";
     this.ticker = setInterval(() => this.tick(), LEVEL_INTERVAL_MS);
@@ -306,13 +312,24 @@ export class VoiceRecording {
   }
 
   private wireRecorder(recorder: RecorderLike, upload: RecordingUpload): void {
+    // A chunk that arrives with the recorder inactive may be the last one (the one that follows
+    // stop()). It is held until the next chunk or the stop event, which the spec fires after the
+    // last chunk: pushed together with end(), it becomes the PATCH that carries Upload-Length.
+    // (Ending on "inactive" alone would be wrong: a chunk asked for by requestData() on pause can
+    // still arrive after stop().)
+    let held: Blob | null = null;
     recorder.ondataavailable = (event) => {
-      if (event.data.size > 0) upload.push(event.data);
-      // The chunk that follows stop() arrives with the recorder already inactive: sending it
-      // together with end() makes it the PATCH that carries Upload-Length.
-      if (recorder.state === "inactive") upload.end();
+      if (held) upload.push(held);
+      held = null;
+      if (event.data.size === 0) return;
+      if (recorder.state === "inactive") held = event.data;
+      else upload.push(event.data);
     };
-    recorder.onstop = () => upload.end();
+    recorder.onstop = () => {
+      if (held) upload.push(held);
+      held = null;
+      upload.end();
+    };
     recorder.onerror = (event) => {
       const err = (event as { error?: unknown } | null)?.error;
       this.fail(err instanceof Error ? err : new MicError("other", event));
@@ -339,7 +356,11 @@ export class VoiceRecording {
       this.stopped = new Promise<void>((resolve) => {
         if (!recorder || recorder.state === "inactive") return resolve();
         const onstop = recorder.onstop;
+        // Should the stop event never come (a browser bug), end with what arrived.
+        const timer = setTimeout(() => recorder.onstop?.(), STOP_TIMEOUT_MS);
         recorder.onstop = () => {
+          clearTimeout(timer);
+          recorder.onstop = null;
           onstop?.();
           resolve();
         };

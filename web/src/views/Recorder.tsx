@@ -49,7 +49,16 @@ export function Recorder(props: { chatId: string; replyTo?: string; onActive: (a
 
   const c = ref.current;
   const elapsed = s && "elapsedMs" in s.machine ? s.machine.elapsedMs / 1000 : 0;
-  const locked = kind === "locked" || kind === "paused" || kind === "sending";
+  // A failed send keeps the recording: it stays on the bar to be sent again or deleted.
+  const sendFailed = s?.machine.kind === "failed" && s.machine.reason === "send";
+  const locked = kind === "locked" || kind === "paused" || kind === "sending" || sendFailed;
+  const [hintShown, setHintShown] = useState(false);
+  useEffect(() => {
+    if (!s?.hint) return;
+    setHintShown(true);
+    const t = setTimeout(() => setHintShown(false), 4000);
+    return () => clearTimeout(t);
+  }, [s?.hint]);
 
   const mic = (
     <button
@@ -86,7 +95,7 @@ export function Recorder(props: { chatId: string; replyTo?: string; onActive: (a
           {s.error}
         </p>
       )}
-      {s?.hint && !s.error && (
+      {s?.hint && hintShown && !s.error && (
         <p role="status" class="hint rec-msg" key="hint">
           {s.hint}
         </p>
@@ -137,7 +146,7 @@ export function Recorder(props: { chatId: string; replyTo?: string; onActive: (a
             <button type="button" class="icon" aria-label={L.resumeRecording} onClick={() => c?.resume()}>
               <Icon name="mic" />
             </button>
-          ) : (
+          ) : sendFailed ? null : (
             <button type="button" class="icon" aria-label={L.pauseRecording} onClick={() => c?.pause()} disabled={kind === "sending"}>
               <Icon name="pause" />
             </button>

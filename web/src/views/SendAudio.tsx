@@ -1,7 +1,7 @@
 // "Send audio" (UI.md "Sending a file"): name, duration, a preview, then a resumable upload
 // with progress and cancel; the server's refusal (too big, not audio) in words.
 import { useEffect, useRef, useState } from "preact/hooks";
-import { uploadFile } from "../api/tus";
+import { UploadError, uploadFile } from "../api/tus";
 import { L } from "../labels";
 import { clock } from "../state/model";
 import { newClientId, sendMedia } from "../state/store";
@@ -33,7 +33,7 @@ export function SendAudioDialog(props: { file: File; chatId: string; onClose: ()
     } catch (e) {
       cancel.current = null;
       setProgress(null);
-      setError(errorText(e));
+      if (!(e instanceof UploadError && e.aborted)) setError(errorText(e));
     }
   }
 
