@@ -111,7 +111,7 @@ export async function boot(): Promise<void> {
     set({ online: true });
     stream.kick();
   });
-  window.addEventListener("offline", () => set({ online: false, connection: "offline" }));
+  window.addEventListener("offline", () => set({ online: false }));
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") stream.kick();
   });
@@ -143,7 +143,7 @@ export async function boot(): Promise<void> {
     if (e instanceof ApiError && e.network && me) {
       // Offline with a saved session: show what we have, connect when the network returns.
       set({ me, auth: "in", chats: chats ?? [], messages: messages ?? {}, seq: seq ?? 0, starred });
-      set({ connection: "offline", online: false });
+      set({ connection: "offline" });
       stream.start();
     } else {
       set({ auth: "out", me: null });

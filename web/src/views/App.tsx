@@ -1,3 +1,4 @@
+import { useEffect, useState } from "preact/hooks";
 import { L } from "../labels";
 import { nextUnplayed } from "../state/model";
 import { getState, markPlayed, useStore, type State } from "../state/store";
@@ -51,7 +52,15 @@ export function App() {
 
 function ConnectionStatus() {
   const c = useStore(conn);
-  const text = c === "offline" ? `${L.offline}: showing saved chats and messages` : c === "connecting" ? "Connecting…" : "";
+  // A (re)connect that takes a moment is not worth a flash of yellow.
+  const [slow, setSlow] = useState(false);
+  useEffect(() => {
+    setSlow(false);
+    if (c !== "connecting") return;
+    const t = setTimeout(() => setSlow(true), 2000);
+    return () => clearTimeout(t);
+  }, [c]);
+  const text = c === "offline" ? `${L.offline}: showing saved chats and messages` : c === "connecting" && slow ? "Connecting…" : "";
   return (
     <div role="status" class={`connection ${c}`}>
       {text}

@@ -1,11 +1,22 @@
 // "Send audio" (UI.md "Sending a file"): name, duration, a preview, then a resumable upload
 // with progress and cancel; the server's refusal (too big, not audio) in words.
 import { useEffect, useRef, useState } from "preact/hooks";
+import { ApiError } from "../api/http";
 import { UploadError, uploadFile } from "../api/tus";
 import { L } from "../labels";
 import { clock } from "../state/model";
 import { newClientId, sendMedia } from "../state/store";
 import { Alert, Dialog, errorText } from "./Dialog";
+
+/** The server's reason in a sentence: "memo.png can't be sent: an image, not an audio file." */
+function refusal(name: string, e: unknown): string {
+  const status = e instanceof ApiError ? e.status : 0;
+  if (status === 413 || status === 415 || status === 422) {
+    const detail = errorText(e).replace(/\.?$/, ".");
+    return `${name} can't be sent: ${detail.charAt(0).toLowerCase()}${detail.slice(1)}`;
+  }
+  return errorText(e);
+}
 
 export function SendAudioDialog(props: { file: File; chatId: string; onClose: () => void }) {
   const { file } = props;
@@ -33,7 +44,8 @@ export function SendAudioDialog(props: { file: File; chatId: string; onClose: ()
     } catch (e) {
       cancel.current = null;
       setProgress(null);
-      if (!(e instanceof UploadError && e.aborted)) setError(errorText(e));
+      if (e instanceof UploadError && e.aborted) return;
+      setError(refusal(file.name, e));
     }
   }
 
