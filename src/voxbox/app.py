@@ -1,4 +1,5 @@
-"""create_app(settings): the backends, the API under /api/v1, health and metrics, lifespan."""
+"""create_app(settings): the backends, the API under /api/v1, health and metrics, the web
+app at /, lifespan."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from voxbox import __version__
+from voxbox import __version__, web
 from voxbox.api import errors
 from voxbox.api.middleware import AccessLogMiddleware, BodyLimitMiddleware
 from voxbox.api.routes import accounts, chats, events, media, messages, system, uploads
@@ -57,6 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(system.router)
     app.include_router(system.router, prefix=API_PREFIX, include_in_schema=False)
+    app.include_router(web.router)  # last: its catch-all must not shadow the API
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.limits.max_json_bytes)
     app.add_middleware(AccessLogMiddleware)
     return app

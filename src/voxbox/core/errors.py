@@ -51,3 +51,7 @@ class RateLimited(VoxboxError):
     def __init__(self, detail: str, retry_after: int) -> None:
         super().__init__(detail)
         self.retry_after = max(1, retry_after)
+
+
+class Unavailable(VoxboxError):
+    status, code, title = 503, "unavailable", "Service unavailable"

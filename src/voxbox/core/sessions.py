@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from voxbox.core import accounts
 from voxbox.core.backends import Backends
-from voxbox.core.errors import Forbidden
+from voxbox.core.errors import Forbidden, Unauthorized
 from voxbox.db.models import User
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -93,3 +93,19 @@ async def authenticate(
     changes state (checked before the token), Unauthorized for a bad token."""
     check_csrf(credentials, method, origin, own_origin)
     return await accounts.authenticate(b, credentials.token)
+
+
+async def authenticate_form_post(
+    b: Backends, credentials: Credentials | None, *, origin: str | None, own_origin: str | None
+) -> User | None:
+    """The user of a form post a browser may make as a navigation (the Web Share Target), or
+    None when not logged in. An ``Origin`` that is sent must be ours (Forbidden); none is
+    accepted, as such navigations may come without one, and ``SameSite=Lax`` keeps the cookie
+    off other sites' posts."""
+    check_origin_if_sent(origin, own_origin)
+    if credentials is None:
+        return None
+    try:
+        return await accounts.authenticate(b, credentials.token)
+    except Unauthorized:
+        return None

@@ -41,6 +41,7 @@ MAX_METADATA_BYTES = 4096
 RECORDING_CHUNK_MAX = 1024 * 1024
 # While chunks arrive, "recording" presence is refreshed once per this many seconds.
 RECORDING_PRESENCE_EVERY = 3.0
+SHARE_MAX_FILES = 20
 
 
 class UploadOut(BaseModel):
@@ -97,32 +98,124 @@ async def create_upload(
     b: Backends, user: User, length: int | None, metadata: dict[str, str]
 ) -> Upload:
     """A new upload of ``length`` bytes, or of deferred length (a recording in progress)."""
+    _check_length(b, length)
+    async with b.transaction() as session:
+        upload = await _new_upload(session, b, user, length, metadata)
+        session.add(upload)
+    return upload
+
+
+def _check_length(b: Backends, length: int | None) -> None:
     if length is not None and length > b.settings.limits.upload_max_bytes:
         raise PayloadTooLarge(f"Uploads are limited to {b.settings.limits.upload_max_bytes} bytes.")
+
+
+async def _new_upload(
+    session: AsyncSession,
+    b: Backends,
+    user: User,
+    length: int | None,
+    metadata: dict[str, str],
+    upload_id: str | None = None,
+) -> Upload:
+    """An empty open upload row, after checking its metadata (kind, a chat the user may post
+    in). Runs inside a write transaction; the caller adds it."""
     kind = metadata.get("kind")
     if kind is not None and kind not in ("voice", "audio"):
         raise Invalid("Upload kind is 'voice' or 'audio'.")
+    chat_id = metadata.get("chat_id")
+    if chat_id:
+        _, member = await access_chat(session, user.id, chat_id)
+        check_active(member)
     now = utcnow()
-    async with b.transaction() as session:
-        chat_id = metadata.get("chat_id")
-        if chat_id:
-            _, member = await access_chat(session, user.id, chat_id)
-            check_active(member)
-        upload = Upload(
-            id=new_id(),
-            user_id=user.id,
-            offset=0,
-            length=length,
-            metadata_json=json.dumps(metadata),
-            chat_id=chat_id or None,
-            kind=kind,
-            state="open",
-            created_at=now,
-            updated_at=now,
-            expires_at=_expiry(b, now),
-        )
-        session.add(upload)
+    return Upload(
+        id=upload_id or new_id(),
+        user_id=user.id,
+        offset=0,
+        length=length,
+        metadata_json=json.dumps(metadata),
+        chat_id=chat_id or None,
+        kind=kind,
+        state="open",
+        created_at=now,
+        updated_at=now,
+        expires_at=_expiry(b, now),
+    )
+
+
+async def store_upload(
+    b: Backends, user: User, metadata: dict[str, str], body: AsyncIterator[bytes]
+) -> Upload | None:
+    """A complete upload from a body that arrives in one go (a file shared into the app):
+    spooled to disk, never held in memory, up to the upload size limit (PayloadTooLarge past
+    it, keeping nothing); then committed with ``offset == length``, as if sent in one PATCH.
+    It is listed among the open uploads and finished like any other. None for an empty body
+    (nothing is stored)."""
+    limit = b.settings.limits.upload_max_bytes
+    spool = b.spool_dir / f"part-{new_id().lower()}"
+    size = 0
+    try:
+        with spool.open("wb") as out:
+            async for chunk in body:
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"Uploads are limited to {limit} bytes.")
+                out.write(chunk)
+        if size == 0:
+            return None
+        upload_id = new_id()
+        key = f"uploads/{upload_id.lower()}/{0:016d}"
+        await b.store.put_file(key, spool, move=True)
+        try:
+            async with b.transaction() as session:
+                upload = await _new_upload(session, b, user, size, metadata, upload_id)
+                upload.offset = size
+                session.add(upload)
+                await session.flush()  # the row before its part (foreign key)
+                session.add(UploadPart(upload_id=upload.id, offset=0, size=size, key=key))
+        except BaseException:
+            await b.store.delete(key)
+            raise
+    finally:
+        spool.unlink(missing_ok=True)
     return upload
+
+
+@dataclass
+class IncomingFile:
+    """A file arriving in a request body (a form post), read once."""
+
+    filename: str
+    content_type: str | None
+    body: AsyncIterator[bytes]
+
+
+async def store_shared_files(
+    b: Backends, user: User, files: AsyncIterator[IncomingFile]
+) -> list[Upload]:
+    """Files shared into the app (the Web Share Target) as complete ``audio`` uploads of the
+    user's, with no chat yet: the app then lets the user pick chats and finishes each. All or
+    nothing: on any error the uploads already stored are discarded. Empty files are skipped.
+    At most ``SHARE_MAX_FILES`` files (PayloadTooLarge)."""
+    stored: list[Upload] = []
+    try:
+        async for file in files:
+            if len(stored) >= SHARE_MAX_FILES:
+                raise PayloadTooLarge(f"Share at most {SHARE_MAX_FILES} files at once.")
+            metadata = {
+                "filename": file.filename[:255],
+                "content_type": (file.content_type or "application/octet-stream")[:128],
+                "kind": "audio",
+            }
+            upload = await store_upload(b, user, metadata, file.body)
+            if upload is not None:
+                stored.append(upload)
+    except BaseException:
+        for upload in stored:
+            with contextlib.suppress(Exception):
+                await discard_upload(b, user, upload.id)
+        raise
+    return stored
 
 
 async def get_upload(b: Backends, user: User, upload_id: str) -> Upload:
