@@ -82,6 +82,7 @@ function MessageMenu(p: MessageProps & { mine: boolean }) {
   const m = p.message;
   const [open, setOpen] = useState(false);
   const [download, setDownload] = useState(false);
+  const [up, setUp] = useState(false);
   const menuRef = useRef<HTMLDivElement>(null);
   const buttonRef = useRef<HTMLButtonElement>(null);
 
@@ -130,12 +131,18 @@ function MessageMenu(p: MessageProps & { mine: boolean }) {
         aria-label={L.messageActions}
         aria-haspopup="menu"
         aria-expanded={open}
-        onClick={() => (setOpen(!open), setDownload(false))}
+        onClick={() => {
+          // Open upwards in the lower half of the screen, so the menu is never cut off.
+          const top = buttonRef.current?.getBoundingClientRect().top ?? 0;
+          setUp(top > window.innerHeight / 2);
+          setOpen(!open);
+          setDownload(false);
+        }}
       >
         <Icon name="more" size={18} />
       </button>
       {open && (
-        <div role="menu" class="menu" ref={menuRef} onKeyDown={onKey} aria-label={L.messageActions}>
+        <div role="menu" class={up ? "menu up" : "menu"} ref={menuRef} onKeyDown={onKey} aria-label={L.messageActions}>
           {download && hasMedia ? (
             formats.map(([format, label]) => (
               <a
