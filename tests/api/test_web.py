@@ -76,7 +76,7 @@ def test_the_shell_has_a_strict_csp(web, path: str) -> None:
     assert "unsafe-inline" not in csp
     assert "unsafe-eval" not in csp
     assert r.headers["x-content-type-options"] == "nosniff"
-    assert r.headers["referrer-policy"] == "no-referrer"
+    assert r.headers["referrer-policy"] == "same-origin"
     assert r.headers["cache-control"] == "no-cache"
 
 

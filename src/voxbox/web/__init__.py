@@ -31,15 +31,19 @@ SHELL_CSP = (
     "media-src 'self' blob:; connect-src 'self'; worker-src 'self'; manifest-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+# Not "no-referrer": with it, browsers send `Origin: null` on the app's own POSTs (Fetch
+# "serializing a request origin"), and the session's CSRF check would refuse them all.
+REFERRER_POLICY = "same-origin"
 SHELL_HEADERS = {
     "Content-Security-Policy": SHELL_CSP,
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": REFERRER_POLICY,
     "Cache-Control": "no-cache",
 }
-STATIC_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+STATIC_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": REFERRER_POLICY}
 IMMUTABLE = "public, max-age=31536000, immutable"
 _TYPES = {".webmanifest": "application/manifest+json", ".js": "text/javascript"}
+_BODY_HEADERS = frozenset({"content-length", "content-type", "accept-ranges"})  # not on a 304
 
 
 class _AppRoute(APIRoute):
@@ -86,9 +90,6 @@ def _serve(request: Request, file: Path, headers: dict[str, str]) -> Response:
         kept = {k: v for k, v in response.headers.items() if k.lower() not in _BODY_HEADERS}
         return Response(status_code=304, headers=kept)
     return response
-
-
-_BODY_HEADERS = frozenset({"content-length", "content-type", "accept-ranges"})
 
 
 async def shell(request: Request) -> Response:

@@ -74,21 +74,23 @@ const KEEP_PER_CHAT = 200;
 let persistTimer: ReturnType<typeof setTimeout> | undefined;
 function persistSoon(): void {
   if (state.auth !== "in" || persistTimer) return;
-  persistTimer = setTimeout(() => {
-    persistTimer = undefined;
-    const messages: Record<string, Message[]> = {};
-    for (const [id, list] of Object.entries(state.messages)) {
-      messages[id] = list.slice(-KEEP_PER_CHAT);
-    }
-    void cache.save({
-      me: state.me,
-      chats: state.chats,
-      messages,
-      seq: state.seq,
-      starred: state.starred,
-      outbox: [...outbox.values()],
-    });
-  }, 300);
+  persistTimer = setTimeout(persistNow, 100);
+}
+
+function persistNow(): void {
+  clearTimeout(persistTimer);
+  persistTimer = undefined;
+  if (state.auth !== "in") return;
+  const messages: Record<string, Message[]> = {};
+  for (const [id, list] of Object.entries(state.messages)) messages[id] = list.slice(-KEEP_PER_CHAT);
+  void cache.save({
+    me: state.me,
+    chats: state.chats,
+    messages,
+    seq: state.seq,
+    starred: state.starred,
+    outbox: [...outbox.values()],
+  });
 }
 
 // ---- session ----
@@ -114,7 +116,9 @@ export async function boot(): Promise<void> {
   window.addEventListener("offline", () => set({ online: false }));
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") stream.kick();
+    else persistNow();
   });
+  window.addEventListener("pagehide", persistNow);
   const [me, chats, messages, seq] = await Promise.all([
     cache.load<Me>("me"),
     cache.load<Chat[]>("chats"),

@@ -8,6 +8,7 @@ import { newClientId, sendMedia, useStore, type State } from "../state/store";
 import { navigate } from "../router";
 import { ChatCheckboxes } from "./ChatView";
 import { Alert, errorText } from "./Dialog";
+import { Icon } from "./Icon";
 
 const all = (s: State) => s;
 
@@ -65,10 +66,13 @@ export function Share({ params }: { params: URLSearchParams }) {
         ) : (
           <ul class="files" aria-label="Shared files">
             {files.map((f) => (
-              <li key={f.id}>{f.metadata.filename ?? "audio"}</li>
+              <li key={f.id}>
+                <Icon name="music" size={18} /> {f.metadata.filename ?? "audio"}
+              </li>
             ))}
           </ul>
         )}
+        <h3 class="section">Choose chats</h3>
         <ChatCheckboxes me={s.me?.handle ?? ""} chats={s.chats.filter((c) => !c.left)} selected={selected} onToggle={toggle} />
         <Alert text={error} />
         <div class="row-end">
