@@ -73,6 +73,7 @@ export const api = {
     request<{ user: User }>("POST", "/auth/register?session=cookie", body),
   logout: () => request<void>("POST", "/auth/logout"),
   me: () => request<Me>("GET", "/me"),
+  createInvite: () => request<{ code: string; expires_at: string }>("POST", "/invites"),
 
   chats: () => request<{ chats: Chat[] }>("GET", "/chats"),
   chat: (id: string) => request<Chat>("GET", `/chats/${id}`),

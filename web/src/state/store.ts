@@ -187,6 +187,8 @@ export async function register(body: {
   await startSession();
 }
 
+export const createInvite = (): Promise<{ code: string; expires_at: string }> => api.createInvite();
+
 export async function logOut(): Promise<void> {
   try {
     await api.logout();

@@ -124,6 +124,9 @@ export function ChatView({ chatId }: { chatId: string }) {
             {loadingOlder ? "Loading…" : "Load older messages"}
           </button>
         )}
+        {messages.length === 0 && s.hasMore[chatId] === false && (
+          <p class="empty-chat muted">No messages yet. Say hello, or hold the mic to record a voice message.</p>
+        )}
         <ul aria-label={L.messages} class="messages">
           {messages.map((m) => {
             const day = dayLabel(m.created_at);

@@ -1,5 +1,7 @@
+import { useState } from "preact/hooks";
 import { L } from "../labels";
-import { logOut, useStore, type State } from "../state/store";
+import { createInvite, logOut, useStore, type State } from "../state/store";
+import { Alert, errorText } from "./Dialog";
 import { navigate } from "../router";
 import { Icon } from "./Icon";
 
@@ -7,6 +9,8 @@ const me = (s: State) => s.me;
 
 export function Settings() {
   const user = useStore(me);
+  const [invite, setInvite] = useState<{ code: string; expires_at: string } | null>(null);
+  const [error, setError] = useState("");
   return (
     <main class="chatview page" aria-label={L.settings}>
       <header class="bar chat-header">
@@ -21,6 +25,23 @@ export function Settings() {
             Signed in as <strong>{user.display_name}</strong> <span class="muted">@{user.handle}</span>
           </p>
         )}
+        {user?.is_admin && (
+          <section class="invite" aria-label="Invites">
+            <h3 class="section">Invite someone</h3>
+            <p class="muted">They enter the code when they create their account. It works once.</p>
+            <button type="button" onClick={() => createInvite().then(setInvite, (e) => setError(errorText(e)))}>
+              Create invite
+            </button>
+            {invite && (
+              <p role="status">
+                Invite code: <code class="code">{invite.code}</code>, valid until{" "}
+                {new Date(invite.expires_at).toLocaleString()}
+              </p>
+            )}
+            <Alert text={error} />
+          </section>
+        )}
+        <h3 class="section">Account</h3>
         <button type="button" class="danger" onClick={() => void logOut().then(() => navigate("/", true))}>
           {L.logOut}
         </button>
