@@ -6,7 +6,10 @@ if command -v node >/dev/null && command -v npm >/dev/null; then
 fi
 if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null
+    # Some builds of the nodejs package bring npm along; Debian's own packages it separately.
+    command -v npm >/dev/null ||
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
 else
     echo "error: node and npm are needed to build the web app (apt-get install nodejs npm)" >&2
     exit 1

@@ -1,16 +1,27 @@
 #!/usr/bin/env bash
-# What the tests need beyond Python packages: PostgreSQL and Redis running, and Debian packages
-# (espeak-ng and sox for speech fixtures). Installs/starts them when missing and we are root.
+# What the tests need beyond Python packages: PostgreSQL and Redis running, and Debian packages:
+# espeak-ng and sox (speech fixtures), chromium and a font (the browser tests drive Debian's
+# Chromium; Playwright never downloads a browser). Node.js and npm come from node-deps.sh, which
+# the web build runs first. Installs/starts them when missing and we are root; quiet when all is
+# there.
 set -euo pipefail
 
+# Debian package -> a file that shows it is installed.
+declare -A wanted=(
+    [espeak-ng]=/usr/bin/espeak-ng
+    [sox]=/usr/bin/sox
+    [chromium]=/usr/bin/chromium
+    [fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+)
 missing=()
-for tool in espeak-ng sox; do
-    command -v "$tool" >/dev/null || missing+=("$tool")
+for pkg in espeak-ng sox chromium fonts-dejavu-core; do
+    [ -e "${wanted[$pkg]}" ] || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            "${missing[@]}" >/dev/null
     else
         echo "warning: missing ${missing[*]}; install them (apt-get install ${missing[*]})" >&2
     fi
