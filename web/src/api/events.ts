@@ -26,6 +26,16 @@ export interface StreamOptions {
   /** How long to long-poll before trying the WebSocket again. */
   pollMsBeforeRetry?: number;
   socketFactory?: (url: string) => WebSocket;
+  /** The events socket's URL; by default /api/v1/events on this page's host. */
+  url?: () => string;
+}
+
+const OPEN = 1; // WebSocket.OPEN, without needing the global (tests run in Node)
+
+function defaultUrl(): string {
+  const url = new URL(`${API}/events`, location.href);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  return url.toString();
 }
 
 /** Backoff before reconnect attempt `n` (1-based): 0.5 s, 1 s, 2 s … capped at 15 s. */
@@ -53,6 +63,7 @@ export class EventStream {
       wsAttemptsBeforePolling: opts.wsAttemptsBeforePolling ?? 2,
       pollMsBeforeRetry: opts.pollMsBeforeRetry ?? 60000,
       socketFactory: opts.socketFactory ?? ((url) => new WebSocket(url)),
+      url: opts.url ?? defaultUrl,
     };
   }
 
@@ -73,7 +84,7 @@ export class EventStream {
   /** Reconnect now (the network came back, or the laptop woke up). */
   kick(): void {
     if (this.stopped) return;
-    if (this.ws && this.ws.readyState <= WebSocket.OPEN) return;
+    if (this.ws && this.ws.readyState <= OPEN) return;
     clearTimeout(this.timer);
     this.failures = 0;
     this.pollingUntil = 0;
@@ -82,7 +93,7 @@ export class EventStream {
 
   /** Tell the chat's members we are typing/recording/idle (WebSocket only; ephemeral). */
   sendPresence(chatId: string, state: Presence["state"]): void {
-    if (this.ws?.readyState === WebSocket.OPEN) {
+    if (this.ws?.readyState === OPEN) {
       this.ws.send(JSON.stringify({ type: "presence", chat_id: chatId, state }));
     }
   }
@@ -94,12 +105,10 @@ export class EventStream {
       void this.poll();
       return;
     }
-    const url = new URL(`${API}/events`, location.href);
-    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     let opened = false;
     let ws: WebSocket;
     try {
-      ws = this.opts.socketFactory(url.toString());
+      ws = this.opts.socketFactory(this.opts.url());
     } catch {
       this.retry(false);
       return;
@@ -147,7 +156,7 @@ export class EventStream {
   private flushAck(): void {
     clearTimeout(this.ackTimer);
     this.ackTimer = undefined;
-    if (this.handled > this.acked && this.ws?.readyState === WebSocket.OPEN) {
+    if (this.handled > this.acked && this.ws?.readyState === OPEN) {
       this.ws.send(JSON.stringify({ type: "ack", seq: this.handled }));
       this.acked = this.handled;
     }
@@ -156,7 +165,7 @@ export class EventStream {
   private retry(wasOpen: boolean): void {
     if (this.stopped) return;
     this.failures = wasOpen ? 1 : this.failures + 1;
-    this.sink.connection(navigator.onLine === false ? "offline" : "connecting");
+    this.sink.connection(globalThis.navigator?.onLine === false ? "offline" : "connecting");
     if (!wasOpen && this.failures >= this.opts.wsAttemptsBeforePolling) {
       this.pollingUntil = Date.now() + this.opts.pollMsBeforeRetry;
     }
