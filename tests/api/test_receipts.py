@@ -82,6 +82,18 @@ async def test_delivered_when_receiver_acks_the_event(make_user) -> None:
     assert alice.handle in m["receipts"]["delivered"]
 
 
+async def test_delivered_when_a_long_poll_asks_past_the_event(make_user) -> None:
+    """The web app's fallback: asking for what comes after an event acknowledges it."""
+    alice, bob = make_user(), make_user()
+    chat_id = alice.direct_with(bob)
+    msg = bob.send(chat_id, "polled")
+    first = alice.http.get("/events", params={"after": 0, "timeout": 0}).json()
+    created = next(e for e in first["events"] if e.get("type") == "message.created")
+    async with bob.events() as bob_ev:
+        alice.http.get("/events", params={"after": created["seq"], "timeout": 0})
+        await bob_ev.next_event("receipt", where=receipt_for(msg["id"], "delivered", alice.handle))
+
+
 async def test_delivered_when_receiver_fetches_messages(make_user) -> None:
     alice, bob = make_user(), make_user()
     chat_id = alice.direct_with(bob)

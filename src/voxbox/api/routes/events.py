@@ -8,7 +8,7 @@ import json
 import logging
 from typing import Any
 
-from fastapi import APIRouter, Response, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Request, Response, WebSocket, WebSocketDisconnect
 
 from voxbox.api.deps import SESSION_COOKIE, B, CurrentUser, own_origin
 from voxbox.core import accounts, realtime, receipts, sessions
@@ -24,14 +24,21 @@ CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403  # the session cookie from a page of another origin
 CLOSE_PROTOCOL = 1008
 CLOSE_BEHIND = 1013  # "try again later": resume from the last seq
+MAX_SEQ = 2**53  # the largest seq a JavaScript client can hold exactly
 
 
 @router.get("/events")
-async def long_poll(b: B, user: CurrentUser, after: int = 0, timeout: float = 25) -> Response:
+async def long_poll(
+    request: Request, b: B, user: CurrentUser, after: int = 0, timeout: float = 25
+) -> Response:
     """Events after ``after``; waits up to ``timeout`` seconds for one when there are none.
 
-    Returns `{events: [...], seq}`; pass `seq` as `after` next time.
+    Returns `{events: [...], seq}`; pass `seq` as `after` next time. Asking for the events
+    after ``after`` acknowledges those up to it, as a WebSocket ack would (delivered receipts).
     """
+    if 0 < after <= MAX_SEQ:
+        acks: receipts.AckWriter = request.app.state.acks
+        acks.offer(user, after)
     frames, seq = await realtime.poll(b, user, after, timeout)
     body = '{"events":[' + ",".join(frames) + f'],"seq":{seq}}}'
     return Response(body, media_type="application/json")
