@@ -100,6 +100,47 @@ def test_a_broken_patch_keeps_what_arrived_and_resumes_to_completion(make_user) 
     assert original.content == data
 
 
+def test_a_recording_whose_last_patch_breaks_off_stays_a_draft_that_can_be_sent(
+    make_user,
+) -> None:
+    """A tab closed while its last chunk (the one declaring Upload-Length) was on the way: the
+    bytes that arrived are kept, the length is not, so "Send unsent recording" still works."""
+    alice, bob = make_user(), make_user()
+    chat_id = alice.direct_with(bob)
+    pieces = chunks(webm_recording(3), 3)
+    uid = record(alice.http, pieces[:-1], kind="voice", chat_id=chat_id)
+    offset = sum(len(p) for p in pieces[:-1])
+    last, total = pieces[-1], sum(len(p) for p in pieces)
+    host, port = alice.server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(
+            (
+                f"PATCH /api/v1/uploads/{uid} HTTP/1.1\r\nHost: {host}\r\n"
+                f"Authorization: Bearer {alice.token}\r\nTus-Resumable: 1.0.0\r\n"
+                "Content-Type: application/offset+octet-stream\r\n"
+                f"Upload-Offset: {offset}\r\nUpload-Length: {total}\r\n"
+                f"Content-Length: {len(last)}\r\n\r\n"
+            ).encode()
+            + last[: len(last) // 2]
+        )
+        time.sleep(0.5)  # as above: the server reads what arrived before the socket goes
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        r = head(alice.http, uid)
+        if int(r.headers["Upload-Offset"]) > offset:
+            break
+    assert "Upload-Length" not in r.headers
+    assert r.headers.get("Upload-Defer-Length") == "1"
+    message = ok(
+        alice.http.post(
+            f"/chats/{chat_id}/messages",
+            json={"client_id": client_id(), "kind": "voice", "upload_id": uid},
+        ),
+        201,
+    )
+    assert message["media"]["duration_ms"] > 0
+
+
 def test_termination_discards_a_draft(make_user) -> None:
     alice = make_user()
     uid = record(alice.http, chunks(webm_recording(2), 2), kind="voice")

@@ -230,13 +230,15 @@ describe("failures", () => {
     expect(t.c.getState().error).toBe(TEXT.micMissing);
   });
 
-  test("mic lost mid-recording: failed, recording discarded", async () => {
+  test("mic lost mid-recording (or the tab closing): failed, what was recorded kept", async () => {
     const t = setup();
     t.c.key();
     await t.record(2000);
     t.rec().events.emit("error", new MicError("missing"));
     expect(t.c.getState()).toMatchObject({ machine: { kind: "failed" }, error: TEXT.micMissing });
-    expect(t.rec().calls).toContain("discard");
+    await flush();
+    expect(t.rec().calls).toContain("stop");
+    expect(t.rec().calls).not.toContain("discard");
   });
 
   test("send failure keeps the recording; sending again retries with the same upload", async () => {

@@ -148,12 +148,12 @@ describe("the microphone", () => {
     expect(transition(cancelled, ev.micReady).effects).toEqual([{ type: "discard" }]);
   });
 
-  test("the mic going away mid-recording: failed, recording discarded", () => {
+  test("the mic going away mid-recording: failed, what was recorded kept as a draft", () => {
     for (const from of [holding(3000), locked(3000)]) {
       const r = transition(from, micError("missing"));
       expect(r.state).toMatchObject({ kind: "failed", reason: "missing" });
       expect(r.effects).toEqual([
-        { type: "discard" },
+        { type: "keep" },
         { type: "error", text: TEXT.micMissing },
       ]);
     }

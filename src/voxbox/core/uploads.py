@@ -287,6 +287,11 @@ async def append(
                     out.write(chunk)
             except ConnectionError:
                 disconnected = True
+        if disconnected and new_length is not None and upload.length is None:
+            # The length came with a body that broke off: keep the bytes, not the length. A
+            # client that is still there declares it again when it resumes; a tab that was
+            # closed mid-recording leaves a deferred draft that can still be sent as it is.
+            length = None
         previous_patch = upload.updated_at
         upload = await _commit_part(b, user, upload, offset, size, length, spool)
     finally:

@@ -51,6 +51,8 @@ export interface RecorderControllerOptions {
    * is sent or discarded (e.g. so "Unsent recording" does not offer the one being made).
    */
   onUpload?(uploadId: string | null): void;
+  /** A recording was stopped but kept on the server (the mic went away): offer it as unsent. */
+  onKept?(): void;
   /** Makes the recording for a capture; defaults to a browser VoiceRecording. */
   createRecording?(chatId: string): RecordingHandle;
 }
@@ -174,6 +176,8 @@ export class RecorderController {
         return this.startCapture();
       case "discard":
         return this.discardCapture();
+      case "keep":
+        return this.keepCapture();
       case "pauseCapture":
         return this.recording?.pause();
       case "resumeCapture":
@@ -220,6 +224,20 @@ export class RecorderController {
         if (current()) this.dispatch({ type: "micError", reason: micErrorReason(err) });
       },
     );
+  }
+
+  /** Stop and release the mic; the upload stays on the server as an unsent draft. */
+  private keepCapture(): void {
+    const recording = this.recording;
+    this.stopListening();
+    this.recording = null;
+    if (!recording) return;
+    const kept = () => {
+      recording.dispose();
+      this.options.onUpload?.(null);
+      this.options.onKept?.();
+    };
+    recording.stop().then(kept, kept);
   }
 
   private discardCapture(): void {

@@ -4,6 +4,7 @@
 //   idle ─click/key─▶ acquiring(locked) ─micReady─▶ locked ⇄ paused ─send─▶ sending
 //   holding ─lock─▶ locked        holding ─cancel─▶ cancelled        locked/paused ─delete─▶ idle
 //   acquiring ─micError─▶ failed(mic)        sending ─sendFailed─▶ failed(send) ─send─▶ sending
+//   holding/locked ─micError─▶ failed(mic), what was recorded kept as an unsent draft
 //
 // transition(state, event) returns the next state and the effects to run, as data; it never
 // touches a microphone or the network. An event that means nothing in a state returns the same
@@ -79,6 +80,11 @@ export type RecorderEffect =
   | { readonly type: "startCapture" }
   /** Stop recording, release the mic, terminate the upload; also when the mic arrives later. */
   | { readonly type: "discard" }
+  /**
+   * Stop recording and release the mic, but keep what was recorded on the server: it is then
+   * offered as an "Unsent recording". For a mic lost mid-recording, or a tab being closed.
+   */
+  | { readonly type: "keep" }
   | { readonly type: "pauseCapture" }
   | { readonly type: "resumeCapture" }
   /** Stop recording, finish the upload, post the message; answer with `sent` or `sendFailed`. */
@@ -214,8 +220,8 @@ function fromHolding(
       }
       return to({ kind: "sending", elapsedMs: state.elapsedMs }, { type: "finishAndSend" });
     case "micError":
-      // The mic went away mid-recording (unplugged, permission revoked).
-      return to(micFailed(event.reason).state, { type: "discard" }, errorOf(event.reason));
+      // The mic went away mid-recording (unplugged, permission revoked, the tab closing).
+      return to(micFailed(event.reason).state, { type: "keep" }, errorOf(event.reason));
     default:
       return stay(state);
   }
@@ -235,7 +241,7 @@ function fromLocked(
     case "delete":
       return to({ kind: "idle" }, { type: "discard" });
     case "micError":
-      return to(micFailed(event.reason).state, { type: "discard" }, errorOf(event.reason));
+      return to(micFailed(event.reason).state, { type: "keep" }, errorOf(event.reason));
     default:
       return stay(state);
   }

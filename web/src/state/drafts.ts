@@ -11,6 +11,16 @@ export interface Draft {
 }
 
 let recordingUpload: string | null = null;
+const changed = new Set<() => void>();
+
+/** Called when drafts may have changed on the server (a recording was kept). */
+export function onDraftsChanged(listener: () => void): () => void {
+  changed.add(listener);
+  return () => changed.delete(listener);
+}
+export function draftsChanged(): void {
+  for (const l of changed) l();
+}
 
 /** The upload of the recording being made on this page: not offered as unsent. */
 export function setCurrentRecordingUpload(id: string | null): void {

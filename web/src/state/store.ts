@@ -77,13 +77,13 @@ function persistSoon(): void {
   persistTimer = setTimeout(persistNow, 100);
 }
 
-function persistNow(): void {
+function persistNow(): Promise<void> {
   clearTimeout(persistTimer);
   persistTimer = undefined;
-  if (state.auth !== "in") return;
+  if (state.auth !== "in") return Promise.resolve();
   const messages: Record<string, Message[]> = {};
   for (const [id, list] of Object.entries(state.messages)) messages[id] = list.slice(-KEEP_PER_CHAT);
-  void cache.save({
+  return cache.save({
     me: state.me,
     chats: state.chats,
     messages,
@@ -116,9 +116,9 @@ export async function boot(): Promise<void> {
   window.addEventListener("offline", () => set({ online: false }));
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") stream.kick();
-    else persistNow();
+    else void persistNow();
   });
-  window.addEventListener("pagehide", persistNow);
+  window.addEventListener("pagehide", () => void persistNow());
   const [me, chats, messages, seq] = await Promise.all([
     cache.load<Me>("me"),
     cache.load<Chat[]>("chats"),
@@ -341,6 +341,7 @@ export async function loadMessages(chatId: string, older = false): Promise<void>
   if (older || have.length === 0 || !state.hasMore[chatId]) {
     set({ hasMore: { ...state.hasMore, [chatId]: page.has_more } });
   }
+  await persistNow(); // what was just read is there offline, even after a reload right away
 }
 
 export async function markRead(chatId: string): Promise<void> {

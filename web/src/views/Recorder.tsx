@@ -4,7 +4,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { L } from "../labels";
 import { createRecorderController, type RecorderController, type ControllerState } from "../recorder/controller";
 import { clock } from "../state/model";
-import { draftClientId, setCurrentRecordingUpload } from "../state/drafts";
+import { draftClientId, draftsChanged, setCurrentRecordingUpload } from "../state/drafts";
 import { sendMedia } from "../state/store";
 import { Icon } from "./Icon";
 
@@ -30,6 +30,7 @@ export function Recorder(props: { chatId: string; replyTo?: string; onActive: (a
         props.onSent();
       },
       onUpload: (id: string | null) => setCurrentRecordingUpload(id),
+      onKept: draftsChanged,
       playPreview: (url: string) => void new Audio(url).play().catch(() => {}),
     });
     ref.current = c;

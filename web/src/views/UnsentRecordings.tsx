@@ -4,7 +4,14 @@ import { useEffect, useState } from "preact/hooks";
 import { uploadContentUrl } from "../api/http";
 import { L } from "../labels";
 import { clock } from "../state/model";
-import { currentRecordingUpload, discardUpload, openDrafts, sendDraft, type Draft } from "../state/drafts";
+import {
+  currentRecordingUpload,
+  discardUpload,
+  onDraftsChanged,
+  openDrafts,
+  sendDraft,
+  type Draft,
+} from "../state/drafts";
 import { Alert, errorText } from "./Dialog";
 import { Icon } from "./Icon";
 
@@ -15,9 +22,13 @@ export function UnsentRecordings({ chatId }: { chatId: string }) {
 
   useEffect(() => {
     let live = true;
-    openDrafts(chatId).then((d) => live && setDrafts(d.filter((x) => x.id !== currentRecordingUpload())), () => {});
+    const load = () =>
+      openDrafts(chatId).then((d) => live && setDrafts(d.filter((x) => x.id !== currentRecordingUpload())), () => {});
+    void load();
+    const off = onDraftsChanged(load);
     return () => {
       live = false;
+      off();
     };
   }, [chatId]);
 
