@@ -131,6 +131,12 @@ function MessageMenu(p: MessageProps & { mine: boolean }) {
         aria-label={L.messageActions}
         aria-haspopup="menu"
         aria-expanded={open}
+        onKeyDown={(e) => {
+          if (e.key === "Escape" && open) {
+            e.preventDefault();
+            setOpen(false);
+          }
+        }}
         onClick={() => {
           // Open upwards in the lower half of the screen, so the menu is never cut off.
           const top = buttonRef.current?.getBoundingClientRect().top ?? 0;
