@@ -48,7 +48,7 @@ bench: install
 	$(BIN)/python benchmarks/uploads.py
 
 wheel: install
-	$(BIN)/pip wheel --no-deps --no-build-isolation -w dist .
+	$(BIN)/pip wheel --quiet --no-deps -w dist .
 
 clean:
 	rm -rf $(VENV) voxbox-data .pytest_cache .mypy_cache .ruff_cache web/node_modules src/voxbox/web/dist
