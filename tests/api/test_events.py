@@ -109,6 +109,23 @@ async def test_each_user_has_their_own_log(make_user) -> None:
         assert ids == [msg["id"]]
 
 
+async def test_a_seq_past_the_end_of_the_log_is_reset_to_its_end(make_user) -> None:
+    """A client that remembers a later seq than the server has (a restored server) is told
+    to drop its state, and then gets live events from the log's end."""
+    alice, bob = make_user(), make_user()
+    chat_id = bob.direct_with(alice)
+    end = alice.latest_seq()
+    async with alice.events(after=end + 500) as ev:
+        assert ev.ready_reset and ev.ready_seq == end and ev.replayed == []
+        msg = bob.send(chat_id, "after the reset")
+        created = await ev.next_event("message.created")
+    assert created["data"]["id"] == msg["id"] and created["seq"] == end + 1
+    async with alice.events(after=end + 1) as ev:
+        assert not ev.ready_reset
+    body = ok(alice.http.get("/events", params={"after": end + 500, "timeout": 5}, timeout=3))
+    assert body == {"events": [], "seq": end + 1, "reset": True}
+
+
 async def test_long_poll_returns_at_once_when_events_exist(make_user) -> None:
     alice, bob = make_user(), make_user()
     chat_id = bob.direct_with(alice)

@@ -35,6 +35,7 @@ class EventStream:
         self.after = after
         self.replayed: list[Event] = []
         self.ready_seq: int | None = None
+        self.ready_reset = False
         self.received: list[Event] = []  # every frame after ready, consumed or not
         self._buffer: list[Event] = []
         self._arrived = asyncio.Event()
@@ -62,6 +63,7 @@ class EventStream:
                 frame = await self._recv_raw()
                 if frame.get("type") == "ready":
                     self.ready_seq = frame.get("seq")
+                    self.ready_reset = frame.get("reset") is True
                     break
                 if frame.get("type") == "error":
                     raise EventStreamClosed(f"server sent an error instead of ready: {frame}")

@@ -9,7 +9,7 @@ exactly once, in order.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Literal
 
@@ -43,6 +43,16 @@ class EventStream:
                 yield [frame for _, frame in page]
             if len(page) < REPLAY_PAGE:
                 return
+
+    async def reset_if_past_end(self) -> bool:
+        """A client whose seq is past the end of the log (the server was restored or reset)
+        starts again at the log's end; True when that happened, so it drops its state."""
+        async with self._b.read() as session:
+            latest = await latest_seq(session, self._sub.user_id)
+        if self.last_seq <= latest:
+            return False
+        self.last_seq = latest
+        return True
 
     async def latest(self) -> int:
         async with self._b.read() as session:
@@ -86,17 +96,32 @@ async def open_stream(b: Backends, user: User, after: int) -> AsyncIterator[Even
         b.bus.unsubscribe(sub)
 
 
-async def poll(b: Backends, user: User, after: int, timeout: float) -> tuple[list[str], int]:
-    """Long-poll: events after ``after`` now, or the first to arrive within ``timeout`` seconds."""
+async def poll(
+    b: Backends,
+    user: User,
+    after: int,
+    timeout: float,
+    ack: Callable[[int], None] | None = None,
+) -> tuple[list[str], int, bool]:
+    """Long-poll: events after ``after`` now, or the first to arrive within ``timeout`` seconds.
+
+    Returns (frames, seq, reset); ``reset`` when ``after`` was past the end of the log: then
+    there are no frames and ``seq`` is the log's end, to start again from. Otherwise ``ack``
+    (if given) is called with ``after`` at once: the client has handled the events up to it.
+    """
     timeout = min(max(timeout, 0.0), b.settings.limits.longpoll_max_seconds)
     async with open_stream(b, user, after) as stream:
+        if await stream.reset_if_past_end():
+            return [], stream.last_seq, True
+        if ack is not None and after > 0:
+            ack(after)
         async for page in stream.replay():
-            return page, stream.last_seq
+            return page, stream.last_seq, False
         try:
             frames = await asyncio.wait_for(stream.next_frames(), timeout)
         except (TimeoutError, StreamOverflow):
             frames = []
-        return frames, stream.last_seq
+        return frames, stream.last_seq, False
 
 
 async def set_presence(

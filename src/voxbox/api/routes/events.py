@@ -24,7 +24,6 @@ CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403  # the session cookie from a page of another origin
 CLOSE_PROTOCOL = 1008
 CLOSE_BEHIND = 1013  # "try again later": resume from the last seq
-MAX_SEQ = 2**53  # the largest seq a JavaScript client can hold exactly
 
 
 @router.get("/events")
@@ -36,11 +35,12 @@ async def long_poll(
     Returns `{events: [...], seq}`; pass `seq` as `after` next time. Asking for the events
     after ``after`` acknowledges those up to it, as a WebSocket ack would (delivered receipts).
     """
-    if 0 < after <= MAX_SEQ:
-        acks: receipts.AckWriter = request.app.state.acks
-        acks.offer(user, after)
-    frames, seq = await realtime.poll(b, user, after, timeout)
-    body = '{"events":[' + ",".join(frames) + f'],"seq":{seq}}}'
+    acks: receipts.AckWriter = request.app.state.acks
+    frames, seq, reset = await realtime.poll(
+        b, user, after, timeout, ack=lambda seq: acks.offer(user, seq)
+    )
+    tail = ',"reset":true' if reset else ""
+    body = '{"events":[' + ",".join(frames) + f'],"seq":{seq}{tail}}}'
     return Response(body, media_type="application/json")
 
 
@@ -55,10 +55,13 @@ async def events_socket(ws: WebSocket) -> None:
     WEBSOCKETS_OPEN.inc()
     try:
         async with realtime.open_stream(b, user, after) as stream:
+            ready: dict[str, object] = {"type": "ready"}
+            if await stream.reset_if_past_end():
+                ready["reset"] = True
             async for page in stream.replay():
                 for frame in page:
                     await ws.send_text(frame)
-            await ws.send_text(json.dumps({"type": "ready", "seq": stream.last_seq}))
+            await ws.send_text(json.dumps({**ready, "seq": stream.last_seq}))
             await _live(ws, b, user, stream)
     except WebSocketDisconnect:
         pass
