@@ -60,7 +60,9 @@ def browser(server, make_user) -> Iterator[tuple[object, httpx.Client]]:
 
 
 @built
-@pytest.mark.parametrize("path", ["/", "/chats/01JC0000000000000000000000", "/share", "/starred"])
+@pytest.mark.parametrize(
+    "path", ["/", "/chats/01JC0000000000000000000000", "/share", "/starred", "/index.html"]
+)
 def test_the_shell_has_a_strict_csp(web, path: str) -> None:
     r = web.get(path)
     assert r.status_code == 200, r.text

@@ -149,7 +149,10 @@ async def asset(request: Request, path: str) -> Response:
 @router.api_route("/{path:path}", methods=["GET", "HEAD"])  # after every other route
 async def static_file(request: Request, path: str) -> Response:
     """Any other file of the build (manifest, icons ...), revalidated on each use."""
-    return _serve(request, _static(request, path), {**STATIC_HEADERS, "Cache-Control": "no-cache"})
+    file = _static(request, path)
+    if file.suffix == ".html":  # the shell by another name: only ever with the shell's CSP
+        return await shell(request)
+    return _serve(request, file, {**STATIC_HEADERS, "Cache-Control": "no-cache"})
 
 
 def _static(request: Request, path: str) -> Path:
