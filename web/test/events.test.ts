@@ -24,7 +24,7 @@ class FakeSocket {
   sent: unknown[] = [];
   onopen: (() => void) | null = null;
   onmessage: ((e: { data: string }) => void) | null = null;
-  onclose: (() => void) | null = null;
+  onclose: ((e: { code: number }) => void) | null = null;
   constructor(readonly url: string) {
     FakeSocket.made.push(this);
   }
@@ -33,7 +33,7 @@ class FakeSocket {
   }
   close() {
     this.readyState = 3;
-    this.onclose?.();
+    this.onclose?.({ code: 1000 });
   }
   open() {
     this.readyState = 1;
@@ -42,9 +42,9 @@ class FakeSocket {
   frame(f: unknown) {
     this.onmessage?.({ data: JSON.stringify(f) });
   }
-  fail() {
+  fail(code = 1006) {
     this.readyState = 3;
-    this.onclose?.();
+    this.onclose?.({ code });
   }
 }
 
@@ -61,6 +61,8 @@ function sink(seq = 0) {
     },
     presence: () => {},
     reset: (n: number) => s.resets.push(n),
+    refusals: 0,
+    refused: () => s.refusals++,
     ready: (n: number) => (s.seq = Math.max(s.seq, n)),
     connection: (c: Connection) => s.states.push(c),
   };
@@ -128,12 +130,49 @@ describe("EventStream", () => {
     expect(s.applied).toEqual([1, 2, 3]);
   });
 
-  test("a reset from the server drops local state", () => {
+  test("a reset from the server drops local state, and events after it are applied", () => {
     const s = sink(50);
     start(s);
     FakeSocket.made[0].open();
     FakeSocket.made[0].frame({ type: "ready", seq: 3, reset: true });
     expect(s.resets).toEqual([3]);
+    FakeSocket.made[0].frame(event(4));
+    expect(s.applied).toEqual([4]);
+  });
+
+  test("a session the server refuses is not retried", () => {
+    const s = sink();
+    start(s);
+    FakeSocket.made[0].open();
+    FakeSocket.made[0].fail(4401);
+    vi.advanceTimersByTime(60000);
+    expect(s.refusals).toBe(1);
+    expect(FakeSocket.made).toHaveLength(1);
+  });
+
+  test("a socket silent for long is replaced when the page wakes up; a live one is kept", () => {
+    const s = sink();
+    const stream = start(s);
+    FakeSocket.made[0].open();
+    stream.kick();
+    expect(FakeSocket.made).toHaveLength(1);
+    vi.advanceTimersByTime(61000);
+    stream.kick();
+    expect(FakeSocket.made).toHaveLength(2);
+    expect(FakeSocket.made[0].readyState).toBe(3);
+  });
+
+  test("waking up during a long-poll opens no second connection", async () => {
+    const s = sink();
+    const stream = start(s);
+    FakeSocket.made[0].fail();
+    vi.advanceTimersByTime(600);
+    FakeSocket.made[1].fail();
+    await vi.advanceTimersByTimeAsync(1100); // now long-polling (the poll never answers)
+    stream.kick();
+    stream.kick();
+    expect(FakeSocket.made).toHaveLength(2);
+    expect(polls).toHaveLength(1);
   });
 
   test("falls back to long-poll when the WebSocket cannot connect", async () => {

@@ -18,7 +18,14 @@ export interface EventSink {
   /** Caught up: every event up to `seq` was replayed. */
   ready(seq: number): void;
   connection(state: Connection): void;
+  /** The server refused the session (4401, 4403): sign in again. */
+  refused(): void;
 }
+
+/** Close codes after which reconnecting cannot help. */
+const REFUSED = new Set([4401, 4403]);
+/** A socket silent for longer than this is presumed dead (a laptop that slept): reconnect. */
+const STALE_MS = 60000;
 
 export interface StreamOptions {
   /** WebSocket failures in a row before falling back to long-poll for a while. */
@@ -53,6 +60,8 @@ export class EventStream {
   private handled = 0;
   private acked = 0;
   private pollingUntil = 0;
+  private polling = false;
+  private lastFrameAt = 0;
   private readonly opts: Required<StreamOptions>;
 
   constructor(
@@ -77,18 +86,34 @@ export class EventStream {
     this.stopped = true;
     clearTimeout(this.timer);
     clearInterval(this.pingTimer);
-    this.ws?.close(1000);
-    this.ws = null;
+    this.drop();
   }
 
-  /** Reconnect now (the network came back, or the laptop woke up). */
+  /**
+   * Reconnect now (the network came back, or the laptop woke up). A socket that has been
+   * silent for a long time is presumed dead and replaced; a long-poll in flight carries on.
+   */
   kick(): void {
-    if (this.stopped) return;
-    if (this.ws && this.ws.readyState <= OPEN) return;
+    if (this.stopped || this.polling) return;
+    if (this.ws?.readyState === OPEN && Date.now() - this.lastFrameAt > STALE_MS) {
+      this.drop();
+    } else if (this.ws && this.ws.readyState <= OPEN) {
+      return;
+    }
     clearTimeout(this.timer);
     this.failures = 0;
     this.pollingUntil = 0;
     this.connect();
+  }
+
+  /** Close the socket without its close handler reconnecting. */
+  private drop(): void {
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) {
+      ws.onclose = ws.onmessage = ws.onopen = null;
+      ws.close(1000);
+    }
   }
 
   /** Tell the chat's members we are typing/recording/idle (WebSocket only; ephemeral). */
@@ -100,6 +125,7 @@ export class EventStream {
 
   private connect(): void {
     if (this.stopped) return;
+    this.drop();
     this.sink.connection("connecting");
     if (Date.now() < this.pollingUntil) {
       void this.poll();
@@ -116,16 +142,24 @@ export class EventStream {
     this.ws = ws;
     ws.onopen = () => {
       opened = true;
+      this.lastFrameAt = Date.now();
       // The session cookie authenticated the handshake: resume straight away.
       this.handled = this.acked = this.sink.lastSeq();
       ws.send(JSON.stringify({ type: "resume", after: this.handled }));
     };
-    ws.onmessage = (e) => this.onFrame(JSON.parse(String(e.data)));
-    ws.onclose = () => {
+    ws.onmessage = (e) => {
+      this.lastFrameAt = Date.now();
+      this.onFrame(JSON.parse(String(e.data)));
+    };
+    ws.onclose = (e) => {
       if (this.ws !== ws) return;
       this.ws = null;
       clearInterval(this.pingTimer);
-      this.flushAck();
+      if (REFUSED.has(e?.code)) {
+        this.stopped = true;
+        this.sink.refused();
+        return;
+      }
       this.retry(opened);
     };
   }
@@ -133,8 +167,11 @@ export class EventStream {
   private onFrame(frame: { type: string; seq?: number; data?: unknown; reset?: boolean }): void {
     if (frame.type === "ready") {
       this.failures = 0;
-      if (frame.reset) this.sink.reset(frame.seq ?? 0);
-      else this.sink.ready(frame.seq ?? this.handled);
+      if (frame.reset) {
+        // Our seq is past the server's log: start again at its end.
+        this.handled = this.acked = frame.seq ?? 0;
+        this.sink.reset(this.handled);
+      } else this.sink.ready(frame.seq ?? this.handled);
       this.sink.connection("live");
       clearInterval(this.pingTimer);
       this.pingTimer = setInterval(() => this.ws?.send('{"type":"ping"}'), 25000);
@@ -174,7 +211,18 @@ export class EventStream {
 
   /** Long-poll until it is time to try the WebSocket again; fetching also acks (delivered). */
   private async poll(): Promise<void> {
+    this.polling = true;
+    try {
+      await this.pollLoop();
+    } finally {
+      this.polling = false;
+    }
+    if (!this.stopped) this.connect();
+  }
+
+  private async pollLoop(): Promise<void> {
     let seq = this.sink.lastSeq();
+    let caughtUp = false;
     while (!this.stopped && Date.now() < this.pollingUntil) {
       try {
         const answer = await api.events(seq, 25);
@@ -193,12 +241,17 @@ export class EventStream {
           }
         }
         seq = Math.max(seq, answer.seq);
-        this.sink.ready(seq);
-      } catch {
-        this.retry(false);
-        return;
+        if (!caughtUp) this.sink.ready(seq); // once, like the socket's ready
+        caughtUp = true;
+      } catch (e) {
+        if ((e as { status?: number }).status === 401) {
+          this.stopped = true;
+          this.sink.refused();
+          return;
+        }
+        this.sink.connection(globalThis.navigator?.onLine === false ? "offline" : "connecting");
+        await new Promise((r) => (this.timer = setTimeout(r, backoffMs(++this.failures))));
       }
     }
-    this.connect();
   }
 }

@@ -129,6 +129,7 @@ class Player {
 
   stop(): void {
     this.audio?.pause();
+    this.audio?.removeAttribute("src");
     this.set({ message: null, playing: false });
   }
 

@@ -105,6 +105,7 @@ const stream = new EventStream({
     void flushOutbox();
   },
   connection: (c) => set({ connection: c }),
+  refused: () => void signedOut(),
 });
 
 export async function boot(): Promise<void> {
@@ -164,8 +165,18 @@ async function startSession(): Promise<void> {
 async function signedOut(): Promise<void> {
   stream.stop();
   outbox.clear();
-  await cache.clear();
+  clearTimeout(persistTimer);
+  persistTimer = undefined;
+  // Out first, so that no save still pending writes this account's data back after the clear.
   set({ auth: "out", me: null, chats: [], messages: {}, hasMore: {}, seq: 0, presence: {}, starred: [] });
+  for (const l of signOutListeners) l();
+  await cache.clear();
+}
+
+const signOutListeners = new Set<() => void>();
+/** Run when the session ends (log out, or refused by the server): e.g. stop playback. */
+export function onSignOut(listener: () => void): void {
+  signOutListeners.add(listener);
 }
 
 export async function logIn(handle: string, password: string): Promise<void> {
@@ -201,6 +212,7 @@ export async function logOut(): Promise<void> {
 async function reload(seq: number): Promise<void> {
   set({ chats: [], messages: {}, hasMore: {}, seq });
   await refreshChats();
+  if (openChatId) await loadMessages(openChatId).catch(() => {});
 }
 
 export async function loadStarred(): Promise<void> {
@@ -398,25 +410,64 @@ function optimistic(chatId: string, clientId: string, fields: Partial<Message>):
   };
 }
 
+/**
+ * Send what the outbox holds, in order, until it is empty or the network is down (then the
+ * next `ready` or a manual retry sends the rest, with the same client_ids). A send added while
+ * this runs is picked up by the same run. A refusal marks that message "Not sent".
+ */
 export async function flushOutbox(): Promise<void> {
   if (flushing) return;
   flushing = true;
   try {
-    for (const [clientId, out] of [...outbox]) {
+    for (;;) {
+      const next = [...outbox].find(([id]) => !failedSends.has(id));
+      if (!next) break;
+      const [clientId, out] = next;
       try {
         const m = await api.send(out.chatId, out.body);
         outbox.delete(clientId);
         addMessages(out.chatId, [m]);
         persistSoon();
       } catch (e) {
-        if (e instanceof ApiError && e.network) break; // offline: retried on reconnect
-        outbox.delete(clientId);
+        if (e instanceof ApiError && (e.network || e.status >= 500 || e.status === 429)) {
+          // Not the message's fault: try again soon (and at the next reconnect).
+          clearTimeout(outboxRetry);
+          outboxRetry = setTimeout(() => void flushOutbox(), OUTBOX_RETRY_MS);
+          break;
+        }
+        failedSends.add(clientId);
         markFailed(out.chatId, clientId, e instanceof Error ? e.message : String(e));
       }
     }
   } finally {
     flushing = false;
   }
+}
+
+const OUTBOX_RETRY_MS = 5000;
+let outboxRetry: ReturnType<typeof setTimeout> | undefined;
+
+/** Sends the server refused: kept (and shown "Not sent") until retried or removed. */
+const failedSends = new Set<string>();
+
+export function retrySend(m: Message): void {
+  failedSends.delete(m.client_id);
+  const list = state.messages[m.chat_id] ?? [];
+  set({
+    messages: {
+      ...state.messages,
+      [m.chat_id]: list.map((x) => (x.id === m.id ? { ...x, pending: "sending", error: undefined } : x)),
+    },
+  });
+  void flushOutbox();
+}
+
+/** Drop an unsent message from this device (it never reached the server). */
+export function removeUnsent(m: Message): void {
+  outbox.delete(m.client_id);
+  failedSends.delete(m.client_id);
+  const list = state.messages[m.chat_id] ?? [];
+  set({ messages: { ...state.messages, [m.chat_id]: list.filter((x) => x.id !== m.id) } });
 }
 
 function markFailed(chatId: string, clientId: string, error: string): void {

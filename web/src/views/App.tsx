@@ -1,7 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { L } from "../labels";
 import { nextUnplayed } from "../state/model";
-import { getState, markPlayed, useStore, type State } from "../state/store";
+import { getState, markPlayed, onSignOut, useStore, type State } from "../state/store";
 import { player } from "../audio/player";
 import { useRoute } from "../router";
 import { ChatList } from "./ChatList";
@@ -22,6 +22,8 @@ player.setHooks({
     return nextUnplayed(s.messages[m.chat_id] ?? [], m.id, s.me?.handle ?? "");
   },
 });
+
+onSignOut(() => player.stop());
 
 const auth = (s: State) => s.auth;
 const conn = (s: State) => (s.online ? s.connection : "offline");

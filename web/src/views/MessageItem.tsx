@@ -3,7 +3,7 @@ import { mediaUrl, type MediaFormat } from "../api/http";
 import type { Chat, Message } from "../api/types";
 import { L } from "../labels";
 import { messageStatus, timeLabel, type Status } from "../state/model";
-import { deleteMessage, starMessage } from "../state/store";
+import { deleteMessage, removeUnsent, retrySend, starMessage } from "../state/store";
 import { Icon } from "./Icon";
 import { VoiceBubble } from "./VoiceBubble";
 
@@ -62,8 +62,18 @@ export function MessageItem(p: MessageProps) {
         ) : (
           <p class="muted">{m.view_once ? "Opened" : "Audio unavailable"}</p>
         )}
+        {m.pending === "failed" && (
+          <div class="unsent-actions">
+            <span class="error">Not sent: {m.error}</span>
+            <button type="button" onClick={() => retrySend(m)}>
+              Retry
+            </button>
+            <button type="button" onClick={() => removeUnsent(m)}>
+              Remove
+            </button>
+          </div>
+        )}
         <div class="meta">
-          {m.error && <span class="error">{m.error}</span>}
           {p.starred && <Icon name="star" size={14} />}
           <time dateTime={m.created_at}>{timeLabel(m.created_at)}</time>
           {status && (
