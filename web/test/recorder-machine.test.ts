@@ -149,7 +149,7 @@ describe("the microphone", () => {
   });
 
   test("the mic going away mid-recording: failed, what was recorded kept as a draft", () => {
-    for (const from of [holding(3000), locked(3000)]) {
+    for (const from of [holding(3000), locked(3000), { kind: "paused", elapsedMs: 3000 } as const]) {
       const r = transition(from, micError("missing"));
       expect(r.state).toMatchObject({ kind: "failed", reason: "missing" });
       expect(r.effects).toEqual([
@@ -297,7 +297,7 @@ describe("events that mean nothing", () => {
     "acquiring/locked": ["cancel", "micReady", "micError", "delete"],
     holding: ["click", "lock", "cancel", "release", "tick", "micError"],
     locked: ["pause", "send", "delete", "tick", "micError"],
-    paused: ["resume", "send", "delete"],
+    paused: ["resume", "send", "delete", "micError"],
     sending: ["sent", "sendFailed"],
     "failed/send": ["send", "delete"],
     "failed/denied": ["press", "key"],

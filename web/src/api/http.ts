@@ -76,7 +76,6 @@ export const api = {
   createInvite: () => request<{ code: string; expires_at: string }>("POST", "/invites"),
 
   chats: () => request<{ chats: Chat[] }>("GET", "/chats"),
-  chat: (id: string) => request<Chat>("GET", `/chats/${id}`),
   startDirect: (handle: string) => request<Chat>("POST", "/chats", { kind: "direct", handle }),
   createGroup: (title: string, handles: string[]) =>
     request<Chat>("POST", "/chats", { kind: "group", title, handles }),
@@ -128,4 +127,16 @@ export const api = {
 export type MediaFormat = "original" | "ogg" | "mp3";
 export const mediaUrl = (id: string, format: MediaFormat = "original"): string =>
   `${API}/media/${id}/content?format=${format}`;
+/** The whole media in memory: a view-once message is loaded before it is marked played. */
+export async function fetchMedia(id: string, format: MediaFormat): Promise<Blob> {
+  let response: Response;
+  try {
+    response = await fetch(mediaUrl(id, format), { credentials: "same-origin" });
+  } catch {
+    throw new ApiError(0, "network", "No connection to the server.");
+  }
+  if (!response.ok) throw await problem(response);
+  return response.blob();
+}
+
 export const uploadContentUrl = (id: string): string => `${API}/uploads/${id}/content`;

@@ -1,7 +1,7 @@
 // One audio player for the whole app: one <audio> element, so two bubbles never play at once,
 // playback goes on across chats (the mini-player), the speed is remembered, a half-heard message
 // resumes where it stopped, and the next unplayed voice message in the chat follows by itself.
-import { mediaUrl } from "../api/http";
+import { fetchMedia, mediaUrl } from "../api/http";
 import type { Message } from "../api/types";
 import { nextSpeed, playableFormat } from "./formats";
 
@@ -19,8 +19,6 @@ const POSITIONS_KEY = "voxbox.positions";
 type Hooks = {
   /** The played receipt (and local marking) for a message of someone else. */
   onFirstPlay: (m: Message) => void;
-  /** Heard to the end. */
-  onEnded: (m: Message) => void;
   /** The message to play when `m` ends, if any. */
   next: (m: Message) => Message | undefined;
 };
@@ -28,7 +26,7 @@ type Hooks = {
 class Player {
   private audio: HTMLAudioElement | null = null;
   private listeners = new Set<() => void>();
-  private hooks: Hooks = { onFirstPlay: () => {}, onEnded: () => {}, next: () => undefined };
+  private hooks: Hooks = { onFirstPlay: () => {}, next: () => undefined };
   private positions: Record<string, number> = readJson(POSITIONS_KEY, {});
   state: PlayerState = {
     message: null,
@@ -84,7 +82,17 @@ class Player {
     if (!m.media) return;
     const a = this.element();
     if (!this.isCurrent(m)) {
-      a.src = mediaUrl(m.media.id, playableFormat((t) => a.canPlayType(t)));
+      const format = playableFormat((t) => a.canPlayType(t));
+      if (m.view_once) {
+        // Played once: load it all first, since marking it played ends our access to it.
+        const blob = await fetchMedia(m.media.id, format).catch(() => null);
+        if (!blob) return;
+        if (a.src.startsWith("blob:")) URL.revokeObjectURL(a.src);
+        a.src = URL.createObjectURL(blob);
+      } else {
+        if (a.src.startsWith("blob:")) URL.revokeObjectURL(a.src);
+        a.src = mediaUrl(m.media.id, format);
+      }
       const duration = (m.media.duration_ms ?? 0) / 1000;
       this.set({ message: m, position: from ?? this.positionOf(m.id), duration });
       a.currentTime = this.state.position;
@@ -137,7 +145,6 @@ class Player {
     const m = this.state.message;
     if (!m) return;
     this.forget(m.id);
-    this.hooks.onEnded(m);
     const next = this.hooks.next(m);
     if (next) void this.play(next, 0);
     else this.set({ playing: false, position: 0 });

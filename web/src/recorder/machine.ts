@@ -258,6 +258,8 @@ function fromPaused(
       return to({ kind: "sending", elapsedMs: state.elapsedMs }, { type: "finishAndSend" });
     case "delete":
       return to({ kind: "idle" }, { type: "discard" });
+    case "micError":
+      return to(micFailed(event.reason).state, { type: "keep" }, errorOf(event.reason));
     default:
       return stay(state);
   }

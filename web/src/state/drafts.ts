@@ -7,7 +7,6 @@ import { sendMedia } from "./store";
 export interface Draft {
   id: string;
   created_at: string;
-  seconds?: number;
 }
 
 let recordingUpload: string | null = null;

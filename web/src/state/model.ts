@@ -1,6 +1,7 @@
 // Pure functions over the app's data: merging pages and events, statuses, previews. No DOM, no
 // network; unit-tested with Vitest.
 import type { Chat, Message, ReceiptEvent } from "../api/types";
+import { L } from "../labels";
 
 /** Messages sorted oldest first; ids are sortable (UUIDv7), pending sends go last. */
 export function sortMessages(list: Message[]): Message[] {
@@ -48,23 +49,23 @@ export function applyReceipt(list: Message[], r: ReceiptEvent): Message[] {
   });
 }
 
-export type Status = "Sending" | "Not sent" | "Sent" | "Delivered" | "Read" | "Played";
+export type Status = "Sending" | "Not sent" | typeof L.sent | typeof L.delivered | typeof L.read | typeof L.played;
 
 /** The status icon of one's own message: everyone else in the chat has reached the step. */
 export function messageStatus(m: Message, chat: Chat | undefined, me: string): Status {
   if (m.pending === "sending") return "Sending";
   if (m.pending === "failed") return "Not sent";
   const others = (chat?.members ?? []).map((x) => x.handle).filter((h) => h !== me);
-  if (others.length === 0) return chat?.kind === "self" ? "Read" : "Sent";
+  if (others.length === 0) return chat?.kind === "self" ? L.read : L.sent;
   const all = (handles: string[]) => others.every((h) => handles.includes(h));
-  if (m.kind !== "text" && all(m.receipts.played)) return "Played";
-  if (all(m.receipts.read)) return "Read";
-  if (all(m.receipts.delivered)) return "Delivered";
-  return "Sent";
+  if (m.kind !== "text" && all(m.receipts.played)) return L.played;
+  if (all(m.receipts.read)) return L.read;
+  if (all(m.receipts.delivered)) return L.delivered;
+  return L.sent;
 }
 
 export function chatTitle(chat: Chat, me: string): string {
-  if (chat.kind === "self") return "Message yourself";
+  if (chat.kind === "self") return L.selfChat;
   if (chat.kind === "direct") {
     const other = chat.members.find((x) => x.handle !== me);
     return other?.display_name || other?.handle || chat.title || "Chat";

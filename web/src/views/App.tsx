@@ -13,10 +13,7 @@ import { SignIn } from "./SignIn";
 import { Starred } from "./Starred";
 
 player.setHooks({
-  // A view-once message is marked played (and so gone for us) only once heard to the end:
-  // marking it at the start would cut off the rest of its bytes.
-  onFirstPlay: (m) => !m.view_once && markPlayed(m),
-  onEnded: (m) => m.view_once && markPlayed(m),
+  onFirstPlay: (m) => markPlayed(m),
   next: (m) => {
     const s = getState();
     return nextUnplayed(s.messages[m.chat_id] ?? [], m.id, s.me?.handle ?? "");

@@ -72,7 +72,7 @@ export function ChatList(props: { openChatId: string | null }) {
                       {live || preview(last, me)}
                     </span>
                     {chat.unread_count > 0 && (
-                      <span class="badge" aria-label={`${chat.unread_count} unread messages`}>
+                      <span class="badge" role="img" aria-label={`${chat.unread_count} unread messages`}>
                         {chat.unread_count}
                       </span>
                     )}

@@ -1,11 +1,12 @@
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { mediaUrl, type MediaFormat } from "../api/http";
 import type { Chat, Message } from "../api/types";
 import { L } from "../labels";
 import { messageStatus, timeLabel, type Status } from "../state/model";
 import { deleteMessage, removeUnsent, retrySend, starMessage } from "../state/store";
 import { Icon } from "./Icon";
-import { VoiceBubble } from "./VoiceBubble";
+import type { PlayerState } from "../audio/player";
+import { usePlayerSelect, VoiceBubble } from "./VoiceBubble";
 
 const STATUS_ICON: Record<Status, string> = {
   Sending: "clock",
@@ -30,7 +31,13 @@ export interface MessageProps {
 }
 
 export function MessageItem(p: MessageProps) {
-  const m = p.message;
+  // A view-once message being heard right now keeps its player until it is closed, though the
+  // server already counts it opened (its media is gone from the message).
+  const id = p.message.id;
+  const nowPlaying = usePlayerSelect(
+    useCallback((s: PlayerState) => (s.message?.id === id ? s.message : null), [id]),
+  );
+  const m = !p.message.media && nowPlaying ? nowPlaying : p.message;
   const mine = m.sender === p.me;
   const status = mine ? messageStatus(m, p.chat, p.me) : null;
   const group = p.chat?.kind === "group";

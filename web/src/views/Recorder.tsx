@@ -49,6 +49,19 @@ export function Recorder(props: { chatId: string; replyTo?: string; onActive: (a
   useEffect(() => props.onActive(active && kind !== "acquiring"), [active, kind]);
 
   const c = ref.current;
+  // Focus follows the recorder, so a keyboard user is never dropped on <body>: into the
+  // locked bar when it replaces the mic button, back to the mic button when it returns.
+  const micRef = useRef<HTMLButtonElement>(null);
+  const sendRef = useRef<HTMLButtonElement>(null);
+  const previous = useRef(kind);
+  useEffect(() => {
+    const was = previous.current;
+    previous.current = kind;
+    const lost = !document.activeElement || document.activeElement === document.body;
+    if (!lost || was === kind) return;
+    if (kind === "locked" || kind === "paused") sendRef.current?.focus();
+    else if (was !== "idle" && (kind === "idle" || kind === "failed")) micRef.current?.focus();
+  }, [kind]);
   const elapsed = s && "elapsedMs" in s.machine ? s.machine.elapsedMs / 1000 : 0;
   // A failed send keeps the recording: it stays on the bar to be sent again or deleted.
   const sendFailed = s?.machine.kind === "failed" && s.machine.reason === "send";
@@ -64,6 +77,7 @@ export function Recorder(props: { chatId: string; replyTo?: string; onActive: (a
   const mic = (
     <button
       key="mic"
+      ref={micRef}
       type="button"
       class={`icon primary round mic${kind === "holding" ? " holding" : ""}`}
       aria-label={L.recordVoice}
@@ -162,7 +176,7 @@ export function Recorder(props: { chatId: string; replyTo?: string; onActive: (a
           >
             1
           </button>
-          <button type="button" class="icon primary round" aria-label={L.sendRecording} onClick={() => c?.send()} disabled={kind === "sending"}>
+          <button ref={sendRef} type="button" class="icon primary round" aria-label={L.sendRecording} onClick={() => c?.send()} disabled={kind === "sending"}>
             <Icon name="send" />
           </button>
         </div>

@@ -1,10 +1,10 @@
 // "Send to…" (UI.md "Sharing in"): POST /share stored the shared files as uploads and sent us
 // here with their ids; pick chats, send each file to each of them.
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { api } from "../api/http";
 import type { OpenUpload } from "../api/types";
 import { L } from "../labels";
-import { newClientId, sendMedia, useStore, type State } from "../state/store";
+import { sendMedia, useStore, type State } from "../state/store";
 import { navigate } from "../router";
 import { ChatCheckboxes } from "./ChatView";
 import { Alert, errorText } from "./Dialog";
@@ -34,15 +34,22 @@ export function Share({ params }: { params: URLSearchParams }) {
     setSelected(next);
   }
 
+  // A retry after a partial failure neither finishes an upload twice nor sends twice: each
+  // file's media is kept, and each (file, chat) pair has its own client_id.
+  const mediaOf = useRef(new Map<string, string>());
   async function send() {
     if (!files?.length || !selected.size) return;
     setBusy(true);
     setError("");
     try {
       for (const f of files) {
-        const media = await api.finishUpload(f.id, "audio");
+        let mediaId = mediaOf.current.get(f.id);
+        if (!mediaId) {
+          mediaId = (await api.finishUpload(f.id, "audio")).id;
+          mediaOf.current.set(f.id, mediaId);
+        }
         for (const chatId of selected) {
-          await sendMedia(chatId, { kind: "audio", media_id: media.id }, newClientId());
+          await sendMedia(chatId, { kind: "audio", media_id: mediaId }, `share-${f.id}-${chatId}`);
         }
       }
       navigate(selected.size === 1 ? `/chats/${[...selected][0]}` : "/", true);
@@ -51,6 +58,14 @@ export function Share({ params }: { params: URLSearchParams }) {
     } finally {
       setBusy(false);
     }
+  }
+
+  /** Nothing is sent: the shared files are not kept on the server either. */
+  function cancel() {
+    for (const f of files ?? []) {
+      if (!mediaOf.current.has(f.id)) api.deleteUpload(f.id).catch(() => {});
+    }
+    navigate("/", true);
   }
 
   return (
@@ -76,7 +91,7 @@ export function Share({ params }: { params: URLSearchParams }) {
         <ChatCheckboxes me={s.me?.handle ?? ""} chats={s.chats.filter((c) => !c.left)} selected={selected} onToggle={toggle} />
         <Alert text={error} />
         <div class="row-end">
-          <button type="button" onClick={() => navigate("/", true)}>
+          <button type="button" onClick={cancel}>
             {L.cancel}
           </button>
           <button type="button" class="primary" disabled={busy || !files?.length || !selected.size} onClick={send}>

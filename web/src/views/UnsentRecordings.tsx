@@ -3,7 +3,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { uploadContentUrl } from "../api/http";
 import { L } from "../labels";
-import { clock } from "../state/model";
 import {
   currentRecordingUpload,
   discardUpload,
@@ -43,7 +42,6 @@ export function UnsentRecordings({ chatId }: { chatId: string }) {
       <Icon name="mic" />
       <span>
         Unsent recording from {new Date(draft.created_at).toLocaleString()}
-        {draft.seconds ? ` · ${clock(draft.seconds)}` : ""}
       </span>
       <button
         type="button"

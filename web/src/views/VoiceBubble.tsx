@@ -1,26 +1,41 @@
 // A voice or audio message's player (UI.md "Chat view"): Play/Pause, the waveform as the Seek
 // slider, the speed, and the time. It drives the one shared player; it owns no <audio>.
-import { useEffect, useState } from "preact/hooks";
-import { player } from "../audio/player";
+import { useCallback, useEffect, useState } from "preact/hooks";
+import { player, type PlayerState } from "../audio/player";
+
+const selectSpeed = (s: PlayerState) => s.speed;
 import type { Message } from "../api/types";
 import { L, speedLabel } from "../labels";
 import { clock } from "../state/model";
 import { Icon } from "./Icon";
 
-function usePlayer() {
-  const [s, setS] = useState(player.state);
-  useEffect(() => player.subscribe(() => setS(player.state)), []);
-  return s;
+/**
+ * A slice of the shared player's state; re-renders only when the slice changes (by identity),
+ * so a chat of many voice messages does not re-render them all on every timeupdate.
+ */
+export function usePlayerSelect<T>(select: (s: PlayerState) => T): T {
+  const [value, setValue] = useState(() => select(player.state));
+  useEffect(() => {
+    const update = () => setValue(() => select(player.state));
+    update();
+    return player.subscribe(update);
+  }, [select]);
+  return value;
 }
 
 export function VoiceBubble(props: { message: Message; mine: boolean; me: string }) {
   const m = props.message;
-  const p = usePlayer();
+  const speed = usePlayerSelect(selectSpeed);
+  // This message's playback while it is the current one, else where it was left (a number).
+  const mine = usePlayerSelect(
+    useCallback((s: PlayerState) => (s.message?.id === m.id ? s : player.positionOf(m.id)), [m.id]),
+  );
+  const p = typeof mine === "number" ? null : mine;
   const media = m.media!;
-  const current = p.message?.id === m.id;
-  const total = current && p.duration ? p.duration : (media.duration_ms ?? 0) / 1000;
-  const position = current ? p.position : player.positionOf(m.id);
-  const playing = current && p.playing;
+  const current = p !== null;
+  const total = p?.duration ? p.duration : (media.duration_ms ?? 0) / 1000;
+  const position = p ? p.position : (mine as number);
+  const playing = !!p?.playing;
   const fraction = total > 0 ? Math.min(1, position / total) : 0;
   const unplayed = !props.mine && !m.receipts.played.includes(props.me);
   const name = m.kind === "voice" ? L.voiceMessage : L.audioMessage;
@@ -96,7 +111,7 @@ export function VoiceBubble(props: { message: Message; mine: boolean; me: string
           <span class="voice-time">{clock(current || position > 0 ? position : total)}</span>
           {unplayed && <span class="dot" title="Not played yet" />}
           <button type="button" class="speed" aria-label={L.playbackSpeed} onClick={() => player.cycleSpeed()}>
-            {speedLabel(p.speed)}
+            {speedLabel(speed)}
           </button>
         </div>
       </div>
