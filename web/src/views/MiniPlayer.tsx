@@ -20,7 +20,8 @@ export function MiniPlayer({ openChatId }: { openChatId: string | null }) {
         <Icon name={p.playing ? "pause" : "play"} />
       </button>
       <button type="button" class="link grow" onClick={() => navigate(`/chats/${m.chat_id}`)}>
-        {who} · {chat ? chatTitle(chat, s.me?.handle ?? "") : ""} · {clock(p.position)} / {clock(p.duration)}
+        {chat && chat.kind !== "direct" ? `${who} · ${chatTitle(chat, s.me?.handle ?? "")}` : who} ·{" "}
+        {clock(p.position)} / {clock(p.duration)}
       </button>
       <button type="button" class="icon" aria-label="Close player" onClick={() => player.stop()}>
         <Icon name="close" />
