@@ -280,16 +280,19 @@ def test_share_when_not_logged_in_redirects_to_login(web, server) -> None:
     assert r.headers["location"] == "/?shared=login"
 
 
-def test_share_from_another_origin_is_refused(browser) -> None:
+def test_share_from_another_page_stages_the_files_for_the_user_to_confirm(browser) -> None:
+    """A plain HTML form elsewhere may send a desktop user here; nothing is sent until they
+    pick chats on "Send to…"."""
     user, c = browser
     r = c.post(
         "/share",
         files={"audio": ("song.mp3", b"ID3" + b"\0" * 100, "audio/mpeg")},
-        headers={"Origin": "http://evil.example"},
+        headers={"Origin": "null"},
         follow_redirects=False,
     )
-    assert_problem(r, 403, "forbidden")
-    assert open_uploads(user) == []
+    assert r.status_code == 303
+    assert r.headers["location"].startswith("/share?uploads=")
+    assert [u["metadata"]["filename"] for u in open_uploads(user)] == ["song.mp3"]
 
 
 def test_share_without_files(browser) -> None:

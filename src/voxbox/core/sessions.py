@@ -95,14 +95,11 @@ async def authenticate(
     return await accounts.authenticate(b, credentials.token)
 
 
-async def authenticate_form_post(
-    b: Backends, credentials: Credentials | None, *, origin: str | None, own_origin: str | None
-) -> User | None:
+async def authenticate_form_post(b: Backends, credentials: Credentials | None) -> User | None:
     """The user of a form post a browser may make as a navigation (the Web Share Target), or
-    None when not logged in. An ``Origin`` that is sent must be ours (Forbidden); none is
-    accepted, as such navigations may come without one, and ``SameSite=Lax`` keeps the cookie
-    off other sites' posts."""
-    check_origin_if_sent(origin, own_origin)
+    None when not logged in. Any origin may post (UI.md: "the same POST works from a plain HTML
+    form"): it only stages the files, and nothing is sent until the user picks chats in the
+    app. ``SameSite=Lax`` keeps the cookie off other sites' posts, which then lead to login."""
     if credentials is None:
         return None
     try:

@@ -18,7 +18,7 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 from starlette.types import Scope
 
-from voxbox.api.deps import B, optional_credentials, own_origin
+from voxbox.api.deps import B, optional_credentials
 from voxbox.core import sessions
 from voxbox.core.errors import NotFound, Unavailable
 from voxbox.core.sessions import Credentials
@@ -112,12 +112,7 @@ async def share_target(
 ) -> Response:
     """The Web Share Target (UI.md): files in the field ``audio`` become complete uploads of
     the user's, then the app's "Send to…" page lists them (``/share?uploads=ID,ID``)."""
-    user = await sessions.authenticate_form_post(
-        b,
-        credentials,
-        origin=request.headers.get("origin"),
-        own_origin=own_origin(request, b.settings),
-    )
+    user = await sessions.authenticate_form_post(b, credentials)
     if user is None:
         return RedirectResponse("/?shared=login", status_code=303)
     content_type = request.headers.get("content-type", "")
