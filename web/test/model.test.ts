@@ -129,3 +129,14 @@ test("player: speeds cycle, mp3 where Ogg/Opus cannot play", () => {
   expect(playableFormat(() => "")).toBe("mp3");
   expect(playableFormat(() => "probably")).toBe("ogg");
 });
+
+test("chat list times: today's time, Yesterday, a weekday, then the date", async () => {
+  const { listTimeLabel, isMember } = await import("../src/state/model");
+  const now = new Date(2026, 10, 29, 12, 0);
+  expect(listTimeLabel(new Date(2026, 10, 29, 9, 5).toISOString(), now)).toMatch(/9|09/);
+  expect(listTimeLabel(new Date(2026, 10, 28, 9, 5).toISOString(), now)).toBe("Yesterday");
+  expect(listTimeLabel(new Date(2026, 10, 25, 9, 5).toISOString(), now)).not.toMatch(/:/);
+  expect(listTimeLabel(new Date(2025, 10, 25, 9, 5).toISOString(), now)).toMatch(/2025/);
+  expect(isMember(chat({ kind: "group", title: "G" }), "alice")).toBe(true);
+  expect(isMember(chat({ kind: "group", title: "G", members: [] }), "alice")).toBe(false);
+});

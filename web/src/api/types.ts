@@ -56,8 +56,6 @@ export interface Chat {
   last_message: Message | null;
   unread_count: number;
   updated_at: string;
-  /** Client-side only: the caller left or was removed (the server keeps the history). */
-  left?: boolean;
 }
 export interface OpenUpload {
   id: string;

@@ -64,6 +64,11 @@ export function messageStatus(m: Message, chat: Chat | undefined, me: string): S
   return L.sent;
 }
 
+/** Whether `me` may still post here: a former group member keeps the history, read-only. */
+export function isMember(chat: Chat, me: string): boolean {
+  return chat.kind !== "group" || chat.members.some((x) => x.handle === me);
+}
+
 export function chatTitle(chat: Chat, me: string): string {
   if (chat.kind === "self") return L.selfChat;
   if (chat.kind === "direct") {
@@ -108,6 +113,17 @@ export function dayLabel(iso: string, now = new Date()): string {
 
 export function timeLabel(iso: string): string {
   return new Date(iso).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+}
+
+/** The chat list's time: today's time, "Yesterday", a weekday this week, else the date. */
+export function listTimeLabel(iso: string, now = new Date()): string {
+  const d = new Date(iso);
+  const start = (x: Date) => new Date(x.getFullYear(), x.getMonth(), x.getDate()).getTime();
+  const days = Math.round((start(now) - start(d)) / 86400000);
+  if (days <= 0) return timeLabel(iso);
+  if (days === 1) return "Yesterday";
+  if (days < 7) return d.toLocaleDateString(undefined, { weekday: "long" });
+  return d.toLocaleDateString(undefined, { day: "numeric", month: "short", year: "numeric" });
 }
 
 /** The next unplayed voice message from someone else after `afterId` in the chat, if any. */

@@ -5,7 +5,7 @@ import { EventStream, type Connection } from "../api/events";
 import { api, ApiError, setUnauthorizedHandler } from "../api/http";
 import type { Chat, Me, Message, Presence, ServerEvent } from "../api/types";
 import * as cache from "./cache";
-import { applyReceipt, mergeMessages, sortChats } from "./model";
+import { applyReceipt, isMember, mergeMessages, sortChats } from "./model";
 
 export interface State {
   auth: "checking" | "out" | "in";
@@ -232,8 +232,7 @@ export async function starMessage(m: Message, star: boolean): Promise<void> {
 export async function refreshChats(): Promise<void> {
   try {
     const { chats } = await api.chats();
-    const left = state.chats.filter((c) => c.left && !chats.some((x) => x.id === c.id));
-    set({ chats: sortChats([...chats, ...left]) });
+    set({ chats: sortChats(chats) });
   } catch {
     // offline: keep what we have
   }
@@ -282,12 +281,7 @@ function applyEvent(e: ServerEvent): void {
     case "member.removed": {
       const chat = state.chats.find((c) => c.id === e.data.chat_id);
       if (!chat) break;
-      const gone = e.data.handle === state.me?.handle;
-      upsertChat({
-        ...chat,
-        members: chat.members.filter((x) => x.handle !== e.data.handle),
-        left: gone || chat.left,
-      });
+      upsertChat({ ...chat, members: chat.members.filter((x) => x.handle !== e.data.handle) });
       break;
     }
     case "media.ready":
@@ -361,7 +355,7 @@ export async function markRead(chatId: string): Promise<void> {
   const list = state.messages[chatId] ?? [];
   const last = [...list].reverse().find((m) => !m.pending && m.sender !== me);
   const chat = state.chats.find((c) => c.id === chatId);
-  if (!chat || chat.left) return;
+  if (!chat || !isMember(chat, me ?? "")) return;
   if (chat.unread_count > 0 || (last && !last.receipts.read.includes(me ?? ""))) {
     if (!last) return;
     upsertChat({ ...chat, unread_count: 0 });
@@ -530,11 +524,7 @@ export async function removeMember(chatId: string, handle: string): Promise<void
   await api.removeMember(chatId, handle);
   const chat = state.chats.find((c) => c.id === chatId);
   if (chat) {
-    upsertChat({
-      ...chat,
-      members: chat.members.filter((x) => x.handle !== handle),
-      left: chat.left || handle === state.me?.handle,
-    });
+    upsertChat({ ...chat, members: chat.members.filter((x) => x.handle !== handle) });
   }
 }
 

@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
 import type { Chat } from "../api/types";
 import { L } from "../labels";
-import { chatTitle, preview, timeLabel } from "../state/model";
+import { chatTitle, listTimeLabel, preview } from "../state/model";
 import { createGroup, startDirect, useStore, type State } from "../state/store";
 import { navigate, onLinkClick } from "../router";
 import { Alert, Dialog, errorText } from "./Dialog";
@@ -62,12 +62,15 @@ export function ChatList(props: { openChatId: string | null }) {
                 <span class="chat-main">
                   <span class="chat-top">
                     <span class="chat-title">{title}</span>
-                    {last && <time class="chat-time">{timeLabel(last.created_at)}</time>}
+                    {last && <time class="chat-time">{listTimeLabel(last.created_at)}</time>}
                   </span>
                   <span class="chat-bottom">
                     <span class={live ? "chat-preview live" : "chat-preview"}>
                       {!live && last && !last.deleted && last.kind !== "text" && (
-                        <Icon name={last.kind === "voice" ? "mic" : "music"} size={16} />
+                        <>
+                          <Icon name={last.kind === "voice" ? "mic" : "music"} size={16} />
+                          <span class="visually-hidden">{last.kind === "voice" ? "Voice message" : "Audio"} </span>
+                        </>
                       )}
                       {live || preview(last, me)}
                     </span>

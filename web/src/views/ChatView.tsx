@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import type { Chat, Message } from "../api/types";
 import { L } from "../labels";
-import { chatTitle, dayLabel } from "../state/model";
+import { chatTitle, dayLabel, isMember } from "../state/model";
 import {
   addMember,
   forward,
@@ -41,9 +41,24 @@ export function ChatView({ chatId }: { chatId: string }) {
     setError("");
     atBottom.current = true;
     loadMessages(chatId).then(
-      () => markRead(chatId),
+      () => {
+        void markRead(chatId);
+        // Opened at a message (from Starred): show it, if it is among those loaded.
+        const target = new URLSearchParams(location.search).get("m");
+        const el = target && document.getElementById(`m-${target}`);
+        if (el) {
+          atBottom.current = false;
+          el.scrollIntoView({ block: "center" });
+          el.classList.add("flash");
+        }
+      },
       (e) => setError(navigator.onLine ? errorText(e) : ""),
     );
+    // With a keyboard and mouse, the composer is ready to type in (as in WhatsApp desktop);
+    // not on touch screens, where it would pop up the keyboard.
+    if (matchMedia("(pointer: fine)").matches) {
+      document.querySelector<HTMLElement>(".composer textarea")?.focus();
+    }
     return () => setOpenChat(null);
   }, [chatId]);
 
@@ -96,6 +111,7 @@ export function ChatView({ chatId }: { chatId: string }) {
   const title = chatTitle(chat, me);
   const live = presenceText(s.presence[chatId], chat);
   const names = new Map(chat.members.map((x) => [x.handle, x.display_name]));
+  const nameOf = (handle: string) => names.get(handle) ?? handle;
   const byId = new Map(messages.map((m) => [m.id, m]));
   const starred = new Set(s.starred.map((m) => m.id));
   let lastDay = "";
@@ -139,6 +155,7 @@ export function ChatView({ chatId }: { chatId: string }) {
                 chat={chat}
                 me={me}
                 senderName={names.get(m.sender) ?? m.sender}
+                nameOf={nameOf}
                 replied={m.reply_to ? byId.get(m.reply_to) : undefined}
                 starred={starred.has(m.id)}
                 day={showDay}
@@ -151,7 +168,7 @@ export function ChatView({ chatId }: { chatId: string }) {
         </ul>
       </div>
       <Alert text={error} />
-      {chat.left ? (
+      {!isMember(chat, me) ? (
         <p class="left muted">You are no longer a member of this group.</p>
       ) : (
         <Composer chat={chat} replyTo={replyTo} onCancelReply={() => setReplyTo(null)} me={me} />
@@ -162,13 +179,25 @@ export function ChatView({ chatId }: { chatId: string }) {
   );
 }
 
-export function ChatCheckboxes(props: { me: string; chats: Chat[]; selected: Set<string>; onToggle: (id: string) => void }) {
+export function ChatCheckboxes(props: {
+  me: string;
+  chats: Chat[];
+  selected: Set<string>;
+  onToggle: (id: string) => void;
+  max?: number;
+}) {
+  const full = props.max !== undefined && props.selected.size >= props.max;
   return (
     <ul class="pick">
       {props.chats.map((c) => (
         <li key={c.id}>
           <label>
-            <input type="checkbox" checked={props.selected.has(c.id)} onChange={() => props.onToggle(c.id)} />
+            <input
+              type="checkbox"
+              checked={props.selected.has(c.id)}
+              disabled={full && !props.selected.has(c.id)}
+              onChange={() => props.onToggle(c.id)}
+            />
             {chatTitle(c, props.me)}
           </label>
         </li>
@@ -183,13 +212,11 @@ function ForwardDialog(props: { message: Message; onClose: () => void }) {
   const s = useStore(all);
   const [selected, setSelected] = useState(new Set<string>());
   const [error, setError] = useState("");
-  const chats = s.chats.filter((c) => !c.left);
+  const chats = s.chats.filter((c) => isMember(c, s.me?.handle ?? ""));
   function toggle(id: string) {
     const next = new Set(selected);
     if (next.has(id)) next.delete(id);
-    else if (next.size < FORWARD_MAX) next.add(id);
-    else return setError(`You can forward to at most ${FORWARD_MAX} chats at once.`);
-    setError("");
+    else next.add(id);
     setSelected(next);
   }
   async function submit(e: Event) {
@@ -204,7 +231,8 @@ function ForwardDialog(props: { message: Message; onClose: () => void }) {
   return (
     <Dialog title={L.forwardTo} onClose={props.onClose}>
       <form onSubmit={submit}>
-        <ChatCheckboxes me={s.me?.handle ?? ""} chats={chats} selected={selected} onToggle={toggle} />
+        <p class="muted">Up to {FORWARD_MAX} chats at once.</p>
+        <ChatCheckboxes me={s.me?.handle ?? ""} chats={chats} selected={selected} onToggle={toggle} max={FORWARD_MAX} />
         <Alert text={error} />
         <div class="row-end">
           <button type="button" onClick={props.onClose}>

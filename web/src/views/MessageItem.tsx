@@ -22,6 +22,8 @@ export interface MessageProps {
   chat: Chat | undefined;
   me: string;
   senderName: string;
+  /** A member's display name by handle (for reply quotes). */
+  nameOf: (handle: string) => string;
   replied: Message | undefined;
   starred: boolean;
   day: string | null;
@@ -53,7 +55,7 @@ export function MessageItem(p: MessageProps) {
         {m.forwarded && !m.deleted && <div class="forwarded">Forwarded</div>}
         {p.replied && (
           <a class="quote" href={`#m-${p.replied.id}`}>
-            <span class="sender">{p.replied.sender === p.me ? "You" : p.replied.sender}</span>
+            <span class="sender">{p.replied.sender === p.me ? "You" : p.nameOf(p.replied.sender)}</span>
             <span>{p.replied.deleted ? "Deleted message" : p.replied.text ?? (p.replied.kind === "voice" ? "Voice message" : "Audio")}</span>
           </a>
         )}

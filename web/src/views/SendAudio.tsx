@@ -24,6 +24,7 @@ export function SendAudioDialog(props: { file: File; chatId: string; onClose: ()
   const [duration, setDuration] = useState<number | null>(null);
   const [progress, setProgress] = useState<number | null>(null);
   const [error, setError] = useState("");
+  const [refused, setRefused] = useState(false);
   const cancel = useRef<(() => void) | null>(null);
   const clientId = useRef(newClientId());
 
@@ -46,6 +47,8 @@ export function SendAudioDialog(props: { file: File; chatId: string; onClose: ()
       setProgress(null);
       if (e instanceof UploadError && e.aborted) return;
       setError(refusal(file.name, e));
+      // The server's "no" to this file will not change: only a network failure is worth a retry.
+      setRefused(e instanceof ApiError && e.status >= 400 && e.status < 500);
     }
   }
 
@@ -85,7 +88,7 @@ export function SendAudioDialog(props: { file: File; chatId: string; onClose: ()
         <button type="button" onClick={() => (cancelUpload(), props.onClose())}>
           {L.cancel}
         </button>
-        <button type="button" class="primary" onClick={send} disabled={progress !== null}>
+        <button type="button" class="primary" onClick={send} disabled={progress !== null || refused}>
           {L.send}
         </button>
       </div>

@@ -4,6 +4,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { api } from "../api/http";
 import type { OpenUpload } from "../api/types";
 import { L } from "../labels";
+import { isMember } from "../state/model";
 import { sendMedia, useStore, type State } from "../state/store";
 import { navigate } from "../router";
 import { ChatCheckboxes } from "./ChatView";
@@ -22,7 +23,7 @@ export function Share({ params }: { params: URLSearchParams }) {
 
   useEffect(() => {
     api.openUploads().then(
-      ({ uploads }) => setFiles(uploads.filter((u) => ids.includes(u.id))),
+      ({ uploads }) => setFiles(ids.flatMap((id) => uploads.filter((u) => u.id === id))),
       (e) => setError(errorText(e)),
     );
   }, [params.get("uploads")]);
@@ -88,7 +89,7 @@ export function Share({ params }: { params: URLSearchParams }) {
           </ul>
         )}
         <h3 class="section">Choose chats</h3>
-        <ChatCheckboxes me={s.me?.handle ?? ""} chats={s.chats.filter((c) => !c.left)} selected={selected} onToggle={toggle} />
+        <ChatCheckboxes me={s.me?.handle ?? ""} chats={s.chats.filter((c) => isMember(c, s.me?.handle ?? ""))} selected={selected} onToggle={toggle} />
         <Alert text={error} />
         <div class="row-end">
           <button type="button" onClick={cancel}>

@@ -27,7 +27,7 @@ export function Starred() {
               const chat = s.chats.find((c) => c.id === m.chat_id);
               return (
                 <li key={m.id}>
-                  <a href={`/chats/${m.chat_id}`} onClick={onLinkClick}>
+                  <a href={`/chats/${m.chat_id}?m=${m.id}`} onClick={onLinkClick}>
                     <span class="chat-title">{chat ? chatTitle(chat, me) : "Chat"}</span>
                     <span class="chat-preview">{preview(m, me)}</span>
                     <time>{timeLabel(m.created_at)}</time>

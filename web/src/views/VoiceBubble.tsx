@@ -4,6 +4,7 @@ import { useCallback, useEffect, useState } from "preact/hooks";
 import { player, type PlayerState } from "../audio/player";
 
 const selectSpeed = (s: PlayerState) => s.speed;
+const tenths = (seconds: number) => Math.round(seconds * 10) / 10;
 import type { Message } from "../api/types";
 import { L, speedLabel } from "../labels";
 import { clock } from "../state/model";
@@ -89,8 +90,8 @@ export function VoiceBubble(props: { message: Message; mine: boolean; me: string
           tabIndex={0}
           aria-label={L.seek}
           aria-valuemin={0}
-          aria-valuemax={Math.round(total)}
-          aria-valuenow={Math.round(position)}
+          aria-valuemax={tenths(total)}
+          aria-valuenow={tenths(Math.min(position, total))}
           aria-valuetext={`${clock(position)} of ${clock(total)}`}
           onPointerDown={(e) => {
             (e.currentTarget as HTMLElement).setPointerCapture(e.pointerId);
