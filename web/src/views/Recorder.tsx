@@ -14,6 +14,8 @@ export function Recorder(props: { chatId: string; replyTo?: string; onActive: (a
   replyTo.current = props.replyTo;
   const [s, setS] = useState<ControllerState | null>(null);
   const [viewOnce, setViewOnce] = useState(false);
+  const preview = useRef<HTMLAudioElement | null>(null);
+  const [previewing, setPreviewing] = useState(false);
   const viewOnceRef = useRef(viewOnce);
   viewOnceRef.current = viewOnce;
 
@@ -31,13 +33,24 @@ export function Recorder(props: { chatId: string; replyTo?: string; onActive: (a
       },
       onUpload: (id: string | null) => setCurrentRecordingUpload(id),
       onKept: draftsChanged,
-      playPreview: (url: string) => void new Audio(url).play().catch(() => {}),
+      playPreview: (url: string) => {
+        // One preview at a time; the bar says it is playing until it ends.
+        preview.current?.pause();
+        const audio = new Audio(url);
+        preview.current = audio;
+        audio.onended = audio.onpause = () => setPreviewing(false);
+        audio.play().then(
+          () => setPreviewing(true),
+          () => setPreviewing(false),
+        );
+      },
     });
     ref.current = c;
     setS(c.getState());
     const off = c.subscribe(() => setS(c.getState()));
     return () => {
       off();
+      preview.current?.pause();
       c.dispose();
       ref.current = null;
       setCurrentRecordingUpload(null);
@@ -45,6 +58,10 @@ export function Recorder(props: { chatId: string; replyTo?: string; onActive: (a
   }, [props.chatId]);
 
   const kind = s?.machine.kind ?? "idle";
+  // Leaving the paused state (resume, send, delete) ends a preview.
+  useEffect(() => {
+    if (kind !== "paused") preview.current?.pause();
+  }, [kind]);
   const active = kind === "holding" || kind === "locked" || kind === "paused" || kind === "sending" || kind === "acquiring";
   useEffect(() => props.onActive(active && kind !== "acquiring"), [active, kind]);
 
@@ -153,8 +170,14 @@ export function Recorder(props: { chatId: string; replyTo?: string; onActive: (a
           {timer}
           {meter}
           {kind === "paused" && (
-            <button type="button" class="icon" aria-label={L.playRecording} onClick={() => c?.playPreview()}>
-              <Icon name="play" />
+            <button
+              type="button"
+              class="icon"
+              aria-label={L.playRecording}
+              aria-pressed={previewing}
+              onClick={() => (previewing ? preview.current?.pause() : c?.playPreview())}
+            >
+              <Icon name={previewing ? "pause" : "play"} />
             </button>
           )}
           {kind === "paused" ? (
