@@ -23,6 +23,8 @@ from typing import Any, TypeVar
 import av
 import numpy as np
 
+from support.audio import encode_samples
+
 T = TypeVar("T")
 
 
@@ -169,20 +171,7 @@ def wav_samples(path: Path, start: float = 0.0, seconds: float | None = None) ->
 
 def encode_audio(samples: np.ndarray, container: str, codec: str, rate: int = SPEECH_RATE) -> bytes:
     """Mono float32 samples encoded by PyAV, e.g. ("ipod", "aac") for an M4A, ("ogg", "libopus")."""
-    buf = io.BytesIO()
-    with av.open(buf, "w", format=container) as out:
-        stream = out.add_stream(codec, rate=rate, layout="mono")  # type: ignore[call-overload]
-        frame_size = 960 if "opus" in codec else 1024
-        for start in range(0, len(samples), frame_size):
-            chunk = samples[start : start + frame_size]
-            frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="flt", layout="mono")
-            frame.sample_rate = rate
-            frame.pts = start
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return buf.getvalue()
+    return encode_samples(samples, container, codec, rate)
 
 
 def decoded_seconds(data: bytes) -> tuple[str, float]:

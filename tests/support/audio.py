@@ -33,10 +33,14 @@ def wav_bytes(seconds: float, rate: int = 16_000) -> bytes:
 
 def encode(seconds: float, container: str, codec: str, rate: int = RATE) -> bytes:
     """``seconds`` of speech-like audio encoded with PyAV, e.g. ("webm", "libopus")."""
+    return encode_samples(speechlike(seconds, rate), container, codec, rate)
+
+
+def encode_samples(samples: np.ndarray, container: str, codec: str, rate: int = RATE) -> bytes:
+    """Mono float32 samples encoded with PyAV, e.g. ("ipod", "aac") for an M4A."""
     buf = io.BytesIO()
     with av.open(buf, "w", format=container) as out:
         stream = out.add_stream(codec, rate=rate, layout="mono")
-        samples = speechlike(seconds, rate)
         frame_size = 960 if "opus" in codec else 1024
         for start in range(0, len(samples), frame_size):
             chunk = samples[start : start + frame_size]

@@ -236,14 +236,8 @@ function fromLocked(
       return stay({ kind: "locked", elapsedMs: later(state.elapsedMs, event.elapsedMs) });
     case "pause":
       return to({ kind: "paused", elapsedMs: state.elapsedMs }, { type: "pauseCapture" });
-    case "send":
-      return to({ kind: "sending", elapsedMs: state.elapsedMs }, { type: "finishAndSend" });
-    case "delete":
-      return to({ kind: "idle" }, { type: "discard" });
-    case "micError":
-      return to(micFailed(event.reason).state, { type: "keep" }, errorOf(event.reason));
     default:
-      return stay(state);
+      return fromRecordingBar(state, event);
   }
 }
 
@@ -251,9 +245,18 @@ function fromPaused(
   state: Extract<RecorderState, { kind: "paused" }>,
   event: RecorderEvent,
 ): Transition {
+  if (event.type === "resume") {
+    return to({ kind: "locked", elapsedMs: state.elapsedMs }, { type: "resumeCapture" });
+  }
+  return fromRecordingBar(state, event);
+}
+
+/** What the locked bar does whether recording or paused: send, delete, losing the mic. */
+function fromRecordingBar(
+  state: Extract<RecorderState, { kind: "locked" | "paused" }>,
+  event: RecorderEvent,
+): Transition {
   switch (event.type) {
-    case "resume":
-      return to({ kind: "locked", elapsedMs: state.elapsedMs }, { type: "resumeCapture" });
     case "send":
       return to({ kind: "sending", elapsedMs: state.elapsedMs }, { type: "finishAndSend" });
     case "delete":

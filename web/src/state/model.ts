@@ -64,6 +64,11 @@ export function messageStatus(m: Message, chat: Chat | undefined, me: string): S
   return L.sent;
 }
 
+/** A handle as typed ("@Alice ") as the server knows it ("alice"). */
+export function normalizeHandle(typed: string): string {
+  return typed.trim().toLowerCase().replace(/^@/, "");
+}
+
 /** Whether `me` may still post here: a former group member keeps the history, read-only. */
 export function isMember(chat: Chat, me: string): boolean {
   return chat.kind !== "group" || chat.members.some((x) => x.handle === me);

@@ -5,7 +5,7 @@ import { EventStream, type Connection } from "../api/events";
 import { api, ApiError, setUnauthorizedHandler } from "../api/http";
 import type { Chat, Me, Message, Presence, ServerEvent } from "../api/types";
 import * as cache from "./cache";
-import { applyReceipt, isMember, mergeMessages, sortChats } from "./model";
+import { applyReceipt, isMember, mergeMessages, normalizeHandle, sortChats } from "./model";
 
 export interface State {
   auth: "checking" | "out" | "in";
@@ -505,19 +505,19 @@ export async function forward(m: Message, chatIds: string[]): Promise<void> {
 }
 
 export async function startDirect(handle: string): Promise<Chat> {
-  const chat = await api.startDirect(handle.trim().toLowerCase().replace(/^@/, ""));
+  const chat = await api.startDirect(normalizeHandle(handle));
   upsertChat(chat);
   return chat;
 }
 
 export async function createGroup(title: string, handles: string[]): Promise<Chat> {
-  const chat = await api.createGroup(title, handles);
+  const chat = await api.createGroup(title, handles.map(normalizeHandle));
   upsertChat(chat);
   return chat;
 }
 
 export async function addMember(chatId: string, handle: string): Promise<void> {
-  upsertChat(await api.addMember(chatId, handle.trim().toLowerCase().replace(/^@/, "")));
+  upsertChat(await api.addMember(chatId, normalizeHandle(handle)));
 }
 
 export async function removeMember(chatId: string, handle: string): Promise<void> {

@@ -4,7 +4,7 @@ import { L } from "../labels";
 import { chatTitle, listTimeLabel, preview } from "../state/model";
 import { createGroup, startDirect, useStore, type State } from "../state/store";
 import { navigate, onLinkClick } from "../router";
-import { Alert, Dialog, errorText } from "./Dialog";
+import { Alert, Dialog, DialogButtons, errorText } from "./Dialog";
 import { Icon } from "./Icon";
 
 const selectList = (s: State) => s;
@@ -113,14 +113,7 @@ function NewChatDialog(props: { onClose: () => void }) {
           <input name="handle" required autocapitalize="none" autocomplete="off" />
         </label>
         <Alert text={error} />
-        <div class="row-end">
-          <button type="button" onClick={props.onClose}>
-            {L.cancel}
-          </button>
-          <button type="submit" class="primary">
-            {L.startChat}
-          </button>
-        </div>
+        <DialogButtons action={L.startChat} onCancel={props.onClose} />
       </form>
     </Dialog>
   );
@@ -133,7 +126,6 @@ function NewGroupDialog(props: { onClose: () => void }) {
     const form = new FormData(e.currentTarget as HTMLFormElement);
     const handles = String(form.get("members") ?? "")
       .split(/[\s,]+/)
-      .map((h) => h.trim().toLowerCase().replace(/^@/, ""))
       .filter(Boolean);
     try {
       const chat = await createGroup(String(form.get("title") ?? "").trim(), handles);
@@ -155,14 +147,7 @@ function NewGroupDialog(props: { onClose: () => void }) {
           <input name="members" autocapitalize="none" autocomplete="off" placeholder="alice, bob" />
         </label>
         <Alert text={error} />
-        <div class="row-end">
-          <button type="button" onClick={props.onClose}>
-            {L.cancel}
-          </button>
-          <button type="submit" class="primary">
-            {L.createGroup}
-          </button>
-        </div>
+        <DialogButtons action={L.createGroup} onCancel={props.onClose} />
       </form>
     </Dialog>
   );

@@ -15,7 +15,7 @@ import {
 import { navigate } from "../router";
 import { presenceText } from "./ChatList";
 import { Composer } from "./Composer";
-import { Alert, Dialog, errorText } from "./Dialog";
+import { Alert, Dialog, DialogButtons, errorText } from "./Dialog";
 import { Icon } from "./Icon";
 import { MessageItem } from "./MessageItem";
 
@@ -234,14 +234,7 @@ function ForwardDialog(props: { message: Message; onClose: () => void }) {
         <p class="muted">Up to {FORWARD_MAX} chats at once.</p>
         <ChatCheckboxes me={s.me?.handle ?? ""} chats={chats} selected={selected} onToggle={toggle} max={FORWARD_MAX} />
         <Alert text={error} />
-        <div class="row-end">
-          <button type="button" onClick={props.onClose}>
-            {L.cancel}
-          </button>
-          <button type="submit" class="primary" disabled={!selected.size}>
-            {L.forward}
-          </button>
-        </div>
+        <DialogButtons action={L.forward} onCancel={props.onClose} disabled={!selected.size} />
       </form>
     </Dialog>
   );

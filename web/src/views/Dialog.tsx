@@ -1,5 +1,6 @@
 import type { ComponentChildren } from "preact";
 import { useEffect, useId, useRef } from "preact/hooks";
+import { L } from "../labels";
 
 /** A modal <dialog> named by its heading; Escape or the backdrop closes it. */
 export function Dialog(props: { title: string; onClose: () => void; children: ComponentChildren }) {
@@ -40,3 +41,17 @@ export function Alert({ text }: { text: string }) {
 }
 
 export const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+/** A dialog form's buttons: Cancel, then the action. */
+export function DialogButtons(props: { action: string; onCancel: () => void; disabled?: boolean }) {
+  return (
+    <div class="row-end">
+      <button type="button" onClick={props.onCancel}>
+        {L.cancel}
+      </button>
+      <button type="submit" class="primary" disabled={props.disabled}>
+        {props.action}
+      </button>
+    </div>
+  );
+}
