@@ -140,3 +140,11 @@ test("chat list times: today's time, Yesterday, a weekday, then the date", async
   expect(isMember(chat({ kind: "group", title: "G" }), "alice")).toBe(true);
   expect(isMember(chat({ kind: "group", title: "G", members: [] }), "alice")).toBe(false);
 });
+
+test("a waveform is one path with a bar per peak, never thinner than 3 units", async () => {
+  const { wavePath } = await import("../src/audio/formats");
+  const d = wavePath([0, 255, 128]);
+  expect(d.match(/M/g)).toHaveLength(3);
+  expect(d).toContain("M0 14.5h2v3h-2z"); // silence still shows a sliver
+  expect(d).toContain("M3 0h2v32h-2z"); // the loudest fills the height
+});

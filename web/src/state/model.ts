@@ -106,29 +106,37 @@ export function sortChats(chats: Chat[]): Chat[] {
   return [...chats].sort((a, b) => (activity(a) < activity(b) ? 1 : activity(a) > activity(b) ? -1 : 0));
 }
 
+// Formatters are made once: toLocale*String with options builds a new one on every call, which
+// was most of the time of rendering a long chat.
+const TIME = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+const DATE_LONG = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "long", year: "numeric" });
+const DATE_SHORT = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", year: "numeric" });
+const WEEKDAY = new Intl.DateTimeFormat(undefined, { weekday: "long" });
+
+const startOfDay = (x: Date) => new Date(x.getFullYear(), x.getMonth(), x.getDate()).getTime();
+const daysAgo = (d: Date, now: Date) => Math.round((startOfDay(now) - startOfDay(d)) / 86400000);
+
 /** "Today", "Yesterday", or the date, for the day separators. */
 export function dayLabel(iso: string, now = new Date()): string {
   const d = new Date(iso);
-  const start = (x: Date) => new Date(x.getFullYear(), x.getMonth(), x.getDate()).getTime();
-  const days = Math.round((start(now) - start(d)) / 86400000);
+  const days = daysAgo(d, now);
   if (days === 0) return "Today";
   if (days === 1) return "Yesterday";
-  return d.toLocaleDateString(undefined, { day: "numeric", month: "long", year: "numeric" });
+  return DATE_LONG.format(d);
 }
 
 export function timeLabel(iso: string): string {
-  return new Date(iso).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+  return TIME.format(new Date(iso));
 }
 
 /** The chat list's time: today's time, "Yesterday", a weekday this week, else the date. */
 export function listTimeLabel(iso: string, now = new Date()): string {
   const d = new Date(iso);
-  const start = (x: Date) => new Date(x.getFullYear(), x.getMonth(), x.getDate()).getTime();
-  const days = Math.round((start(now) - start(d)) / 86400000);
-  if (days <= 0) return timeLabel(iso);
+  const days = daysAgo(d, now);
+  if (days <= 0) return TIME.format(d);
   if (days === 1) return "Yesterday";
-  if (days < 7) return d.toLocaleDateString(undefined, { weekday: "long" });
-  return d.toLocaleDateString(undefined, { day: "numeric", month: "short", year: "numeric" });
+  if (days < 7) return WEEKDAY.format(d);
+  return DATE_SHORT.format(d);
 }
 
 /** The next unplayed voice message from someone else after `afterId` in the chat, if any. */

@@ -94,8 +94,15 @@ function persistNow(): Promise<void> {
 }
 
 // ---- session ----
+/**
+ * Where a device with nothing saved resumes: past any log's end, so the server answers with a
+ * reset at its latest seq instead of replaying the account's whole history (the chats and
+ * messages are then loaded page by page, as they are opened).
+ */
+const START_AT_END = Number.MAX_SAFE_INTEGER;
+
 const stream = new EventStream({
-  lastSeq: () => state.seq,
+  lastSeq: () => state.seq || START_AT_END,
   apply: (e) => applyEvent(e),
   presence: (p) => setPresence(p),
   reset: (seq) => void reload(seq),

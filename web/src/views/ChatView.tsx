@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import type { Chat, Message } from "../api/types";
 import { L } from "../labels";
-import { chatTitle, dayLabel, isMember } from "../state/model";
+import { chatTitle, dayLabel, isMember, messageStatus } from "../state/model";
 import {
   addMember,
   forward,
@@ -31,6 +31,11 @@ export function ChatView({ chatId }: { chatId: string }) {
   const [info, setInfo] = useState(false);
   const [error, setError] = useState("");
   const [loadingOlder, setLoadingOlder] = useState(false);
+  const memberNames = chat?.members.map((x) => `${x.handle}\u0000${x.display_name}`).join("\u0001") ?? "";
+  const nameOf = useCallback(
+    (handle: string) => chat?.members.find((x) => x.handle === handle)?.display_name ?? handle,
+    [memberNames],
+  );
   const listRef = useRef<HTMLDivElement>(null);
   const atBottom = useRef(true);
   const anchor = useRef<{ height: number; top: number } | null>(null);
@@ -111,7 +116,7 @@ export function ChatView({ chatId }: { chatId: string }) {
   const title = chatTitle(chat, me);
   const live = presenceText(s.presence[chatId], chat);
   const names = new Map(chat.members.map((x) => [x.handle, x.display_name]));
-  const nameOf = (handle: string) => names.get(handle) ?? handle;
+  const group = chat.kind === "group";
   const byId = new Map(messages.map((m) => [m.id, m]));
   const starred = new Set(s.starred.map((m) => m.id));
   let lastDay = "";
@@ -152,7 +157,8 @@ export function ChatView({ chatId }: { chatId: string }) {
               <MessageItem
                 key={m.id}
                 message={m}
-                chat={chat}
+                status={m.sender === me ? messageStatus(m, chat, me) : null}
+                group={group}
                 me={me}
                 senderName={names.get(m.sender) ?? m.sender}
                 nameOf={nameOf}

@@ -1,8 +1,9 @@
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { mediaUrl, type MediaFormat } from "../api/http";
-import type { Chat, Message } from "../api/types";
+import { memo } from "./memo";
+import type { Message } from "../api/types";
 import { L } from "../labels";
-import { messageStatus, timeLabel, type Status } from "../state/model";
+import { timeLabel, type Status } from "../state/model";
 import { deleteMessage, removeUnsent, retrySend, starMessage } from "../state/store";
 import { Icon } from "./Icon";
 import type { PlayerState } from "../audio/player";
@@ -19,7 +20,9 @@ const STATUS_ICON: Record<Status, string> = {
 
 export interface MessageProps {
   message: Message;
-  chat: Chat | undefined;
+  /** The status icon of one's own message (null for others'). */
+  status: Status | null;
+  group: boolean;
   me: string;
   senderName: string;
   /** A member's display name by handle (for reply quotes). */
@@ -32,7 +35,11 @@ export interface MessageProps {
   onError: (text: string) => void;
 }
 
-export function MessageItem(p: MessageProps) {
+/**
+ * One message. Memoized: a chat of a thousand messages re-renders only those whose props
+ * changed (every prop is a value or a stable callback).
+ */
+export const MessageItem = memo(function MessageItem(p: MessageProps) {
   // A view-once message being heard right now keeps its player until it is closed, though the
   // server already counts it opened (its media is gone from the message).
   const id = p.message.id;
@@ -41,8 +48,7 @@ export function MessageItem(p: MessageProps) {
   );
   const m = !p.message.media && nowPlaying ? nowPlaying : p.message;
   const mine = m.sender === p.me;
-  const status = mine ? messageStatus(m, p.chat, p.me) : null;
-  const group = p.chat?.kind === "group";
+  const { status, group } = p;
   return (
     <li class={`msg${mine ? " mine" : ""}`} id={`m-${m.id}`}>
       {p.day && (
@@ -95,7 +101,7 @@ export function MessageItem(p: MessageProps) {
       </div>
     </li>
   );
-}
+});
 
 function MessageMenu(p: MessageProps & { mine: boolean }) {
   const m = p.message;

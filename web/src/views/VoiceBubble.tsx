@@ -1,6 +1,7 @@
 // A voice or audio message's player (UI.md "Chat view"): Play/Pause, the waveform as the Seek
 // slider, the speed, and the time. It drives the one shared player; it owns no <audio>.
-import { useCallback, useEffect, useState } from "preact/hooks";
+import { useCallback, useEffect, useId, useMemo, useState } from "preact/hooks";
+import { wavePath } from "../audio/formats";
 import { player, type PlayerState } from "../audio/player";
 
 const selectSpeed = (s: PlayerState) => s.speed;
@@ -100,13 +101,7 @@ export function VoiceBubble(props: { message: Message; mine: boolean; me: string
           onPointerMove={(e) => e.buttons && seekFromPointer(e)}
           onKeyDown={onKey}
         >
-          {bars.map((v, i) => (
-            <span
-              key={i}
-              class={i / bars.length < fraction ? "wbar done" : "wbar"}
-              style={{ height: `${Math.max(8, (v / 255) * 100)}%` }}
-            />
-          ))}
+          <Waveform bars={bars} fraction={fraction} />
         </div>
         <div class="voice-meta">
           <span class="voice-time">{clock(current || position > 0 ? position : total)}</span>
@@ -117,5 +112,23 @@ export function VoiceBubble(props: { message: Message; mine: boolean; me: string
         </div>
       </div>
     </div>
+  );
+}
+
+/**
+ * The waveform as one SVG: the bars drawn twice, the played part clipped to the position.
+ * (Five elements, not sixty-four: a chat holds many of these.)
+ */
+function Waveform({ bars, fraction }: { bars: number[]; fraction: number }) {
+  const id = useId();
+  const d = useMemo(() => wavePath(bars), [bars]);
+  return (
+    <svg class="wavesvg" viewBox={`0 0 ${bars.length * 3} 32`} preserveAspectRatio="none" aria-hidden="true">
+      <clipPath id={id}>
+        <rect x="0" y="0" height="32" width={fraction * bars.length * 3} />
+      </clipPath>
+      <path d={d} class="wave-rest" />
+      <path d={d} class="wave-done" clip-path={`url(#${id})`} />
+    </svg>
   );
 }
