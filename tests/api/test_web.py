@@ -140,8 +140,22 @@ def test_the_manifest_has_its_type(web) -> None:
 
 
 @built
+@built
+def test_scripts_go_gzipped_to_browsers_that_take_gzip(web) -> None:
+    [script] = [p for p in (DIST / "assets").iterdir() if p.suffix == ".js"]
+    r = web.get(f"/assets/{script.name}", headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200
+    assert r.headers["content-encoding"] == "gzip"
+    assert r.headers["content-type"].startswith("text/javascript")
+    assert int(r.headers["content-length"]) < script.stat().st_size / 2
+    assert r.content == script.read_bytes()  # httpx decodes it
+    plain = web.get(f"/assets/{script.name}", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert plain.content == script.read_bytes()
+
+
 def test_hashed_assets_are_immutable_and_other_files_revalidate(web) -> None:
-    assets = sorted(p for p in (DIST / "assets").iterdir() if p.is_file())
+    assets = sorted(p for p in (DIST / "assets").iterdir() if p.suffix in (".js", ".css"))
     assert assets, "the build has no assets"
     r = web.get(f"/assets/{assets[0].name}")
     assert r.status_code == 200
