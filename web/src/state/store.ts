@@ -215,11 +215,29 @@ export async function logOut(): Promise<void> {
   }
 }
 
-/** The server's log was reset (restore): drop everything and load afresh. */
+/**
+ * The server's log was reset (a restored server, or a new device starting at the log's end):
+ * what we hold is replaced by what the server has now. Fetched first, then swapped in one
+ * step, so the open chat does not blink; unsent messages stay.
+ */
 async function reload(seq: number): Promise<void> {
-  set({ chats: [], messages: {}, hasMore: {}, seq });
-  await refreshChats();
-  if (openChatId) await loadMessages(openChatId).catch(() => {});
+  set({ seq });
+  const open = openChatId;
+  try {
+    const [{ chats }, page] = await Promise.all([
+      api.chats(),
+      open ? api.messages(open, { limit: 50 }) : Promise.resolve(null),
+    ]);
+    const unsent = open ? (state.messages[open] ?? []).filter((m) => m.pending) : [];
+    set({
+      chats: sortChats(chats),
+      messages: open && page ? { [open]: mergeMessages(unsent, page.messages) } : {},
+      hasMore: open && page ? { [open]: page.has_more } : {},
+    });
+    void flushOutbox();
+  } catch {
+    // offline again: the next ready reloads
+  }
 }
 
 export async function loadStarred(): Promise<void> {
