@@ -62,7 +62,6 @@ import sys
 import tempfile
 import time
 import uuid
-import wave
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -73,28 +72,17 @@ import httpx
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The browser tests' speech fixture and Chromium settings: measured as the tests run it.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from e2e.support import CHROMIUM, CHROMIUM_ARGS, make_speech_wav
 from messaging import Server, ServerConfig, machine_info, percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 API = "/api/v1"
 TUS = {"Tus-Resumable": "1.0.0"}
 PASSWORD = "benchmark-password"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-]
 DESKTOP = {"width": 1280, "height": 800}
 SPEECH_SECONDS = 12.0
-SPEECH_TEXT = (
-    "Hello Bob, this is Alice. I am recording a voice message for you on my phone. "
-    "The quick brown fox jumps over the lazy dog. One, two, three, four, five, six, seven, "
-    "eight, nine, ten. Call me back when you hear this. Bye for now."
-)
 TARGETS = {
     "release": 300.0,  # ms, click "Send recording" -> Bob's bubble, every length
     "coldload": 1000.0,  # ms, navigation start -> first chat link
@@ -156,45 +144,6 @@ def web_build() -> dict[str, Any]:
     except OSError:
         return {}
     return {"scripts": parser.scripts, "index_mtime": when}
-
-
-def make_speech_wav(path: Path, seconds: float) -> None:
-    """espeak-ng speech, 48 kHz mono 16-bit, padded/trimmed to ``seconds`` by sox (Chromium's
-    fake microphone loops it)."""
-    for tool in ("espeak-ng", "sox"):
-        if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} is missing: apt-get install {tool} (scripts/test-deps.sh)")
-    raw = path.with_suffix(".raw.wav")
-    subprocess.run(
-        ["espeak-ng", "-v", "en-us", "-s", "165", "-w", str(raw), SPEECH_TEXT],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        [
-            "sox",
-            "-V1",
-            str(raw),
-            "-r",
-            "48000",
-            "-c",
-            "1",
-            "-b",
-            "16",
-            str(path),
-            "pad",
-            "0",
-            str(seconds),
-            "trim",
-            "0",
-            str(seconds),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    raw.unlink()
-    with wave.open(str(path)) as w:
-        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, 48000)
 
 
 def clock(seconds: int) -> str:

@@ -31,21 +31,20 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
-from e2e.support import AUDIO_PROBE, DESKTOP, PHONE, Size, make_speech_wav
+from e2e.support import (
+    AUDIO_PROBE,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DESKTOP,
+    PHONE,
+    Size,
+    make_speech_wav,
+)
 from e2e.ui import Person, login_through_ui, login_with_cookie, record_browser_log
 from support.api import User, make_user_on
 from support.factory import ServerFactory
 from support.server import ServerProcess
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-]
 SPEECH_SECONDS = 12.0
 E2E_DIR = Path(__file__).resolve().parent
 PEOPLE = pytest.StashKey[list[Person]]()

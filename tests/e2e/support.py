@@ -107,6 +107,18 @@ def clock_pattern(seconds: float) -> re.Pattern[str]:
 
 
 # --- sound ----------------------------------------------------------------------------------------
+# Debian's Chromium (never a downloaded one) with a fake microphone; add
+# --use-file-for-fake-audio-capture=WAV to feed it speech. The benchmark launches it the same way.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+]
+
 SPEECH_TEXT = (
     "Hello Bob, this is Alice. I am recording a voice message for you on my phone. "
     "The quick brown fox jumps over the lazy dog. One, two, three, four, five, six, seven, "
