@@ -26,6 +26,18 @@ py-spy (``--gil``) to the server during each measured phase; summarize the files
 
 Every wait is bounded (request timeouts, a sending limit per measured phase, a deadline per
 scenario run), so a run always ends; a run cut short reports what it got and says so.
+
+The server hashes passwords at the cheapest argon2id cost (``VOXBOX_PASSWORD_HASH__*``), as the
+tests' servers do: the fan-out scenario registers 200 users, and at the production cost that
+set-up alone takes about 40 s of CPU on this machine. Nothing measured logs in.
+
+``--synapse`` adds Matrix Synapse as the side-by-side baseline of the throughput scenario
+(issue 7): before each throughput run, the same pattern against a fresh Synapse (SQLite, its own
+venv, installed on first use); the JSON gets ``results.throughput.synapse`` and the ratios
+voxbox/Synapse in ``results.throughput.vs_synapse``. How Synapse is set up: benchmarks/synapse.py.
+
+    .venv/bin/python benchmarks/messaging.py --scenario throughput --synapse --runs 3 \\
+        --json bench.json
 """
 
 from __future__ import annotations
@@ -207,6 +219,10 @@ class Server:
             VOXBOX_REGISTRATION="open",
             VOXBOX_LOG_LEVEL=self.config.log_level,
             VOXBOX_LIMITS__LOGIN_ATTEMPTS_PER_ADDRESS="100000",
+            # The cheapest argon2id cost: registering 200 users is set-up, not what is measured.
+            VOXBOX_PASSWORD_HASH__TIME_COST="1",
+            VOXBOX_PASSWORD_HASH__MEMORY_COST="8",
+            VOXBOX_PASSWORD_HASH__PARALLELISM="1",
         )
         if self.config.backend == "postgres":
             self.database = f"voxbox_bench_{os.getpid()}_{self.port}"
@@ -1021,6 +1037,13 @@ async def main_async(args: argparse.Namespace) -> int:
         "results": {},
     }
     failed = False
+    baseline: Any = None  # benchmarks/synapse.py, with --synapse
+    synapse_runs: list[dict[str, Any]] = []
+    if args.synapse and "throughput" in scenarios:
+        import synapse as baseline  # here, not at the top: it imports this module
+
+        install = await baseline.prepare(args)
+        info["synapse"] = install.version
     for backend in backends:
         config = ServerConfig(
             backend=backend,
@@ -1033,6 +1056,11 @@ async def main_async(args: argparse.Namespace) -> int:
         for scenario in scenarios:
             runs: list[dict[str, Any]] = []
             for run in range(1, args.runs + 1):
+                if baseline is not None and scenario == "throughput" and backend == backends[0]:
+                    synapse_result = await baseline.run_synapse(run, args, install)
+                    baseline.report_run(run, synapse_result)
+                    synapse_runs.append(synapse_result)
+                    failed = failed or "error" in synapse_result
                 started = time.monotonic()
                 result = await run_scenario(scenario, backend, run, args, config)
                 result["run_wall_s"] = round(time.monotonic() - started, 1)
@@ -1064,6 +1092,14 @@ async def main_async(args: argparse.Namespace) -> int:
                 )
                 print(f"  {entry['verdict']}")
             report["results"].setdefault(scenario, {})[backend] = entry
+            if baseline is not None and scenario == "throughput":
+                results = report["results"][scenario]
+                if "synapse" not in results:
+                    results["synapse"] = baseline.summarize(synapse_runs, install)
+                if "median" in entry and "median" in results["synapse"]:
+                    vs = baseline.compare(entry["median"], results["synapse"]["median"])
+                    results.setdefault("vs_synapse", {})[backend] = vs
+                    print(f"  {backend}: {vs['verdict']}")
     if args.json:
         text = json.dumps(report, indent=2, default=str) + "\n"
         await asyncio.to_thread(Path(args.json).write_text, text)
@@ -1109,6 +1145,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--drain-timeout", type=float, default=60, help="wait this long for the last events, s"
     )
+    p.add_argument(
+        "--synapse",
+        action="store_true",
+        help="run Matrix Synapse on the throughput pattern too, and report voxbox/Synapse",
+    )
+    from synapse import add_arguments  # benchmarks/synapse.py: --synapse-venv, --synapse-spec
+
+    add_arguments(p)
     p.add_argument("--profile", metavar="DIR", help="py-spy the server in each measured phase")
     p.add_argument("--profile-rate", type=int, default=100, help="py-spy samples per second")
     p.add_argument(

@@ -250,7 +250,8 @@ def delta(before: dict[str, float], after: dict[str, float], key: str | None) ->
 # use only: it patches private functions and breaks silently (missing keys) if they move.
 BREAKDOWN_LAUNCHER = """
 import asyncio, functools, json, os, sys, time
-import voxbox.core.media as media
+import voxbox.core.media.ingest as media
+import voxbox.core.media.processing as processing
 import voxbox.core.messages as messages
 import voxbox.media as pipeline
 from voxbox.storage.local import LocalBlobStore
@@ -282,9 +283,10 @@ def timed(owner, name, label):
     setattr(owner, name, functools.wraps(orig)(wrapper))
 
 timed(messages, "finish_upload", "finish_upload")
-for name in ("_ingest", "_assemble", "_process", "_drop_upload", "delete_blobs"):
+for name in ("_ingest", "_assemble", "_drop_upload", "delete_blobs"):
     timed(media, name, name.lstrip("_"))
-timed(media, "_sha256_file", "sha256_ogg (thread)")
+timed(processing, "process_source", "process")
+timed(processing, "sha256_file", "sha256_ogg (thread)")
 timed(pipeline, "probe", "probe (thread)")
 timed(pipeline, "process", "pipeline.process (thread)")
 timed(LocalBlobStore, "put_file", "put_file")

@@ -17,9 +17,9 @@ from voxbox.api.routes import accounts, chats, events, media, messages, system, 
 from voxbox.config import Registration, Settings
 from voxbox.core import accounts as accounts_core
 from voxbox.core import media as media_core
-from voxbox.core import receipts
 from voxbox.core import uploads as uploads_core
 from voxbox.core.backends import Backends
+from voxbox.core.workers import AckWriter
 
 log = logging.getLogger("voxbox")
 API_PREFIX = "/api/v1"
@@ -35,7 +35,7 @@ def create_app(settings: Settings) -> FastAPI:
         await _announce_bootstrap(backends)
         _schedule_housekeeping(backends)
         await media_core.resume_processing(backends)
-        app.state.acks = receipts.AckWriter(backends)
+        app.state.acks = AckWriter(backends)
         app.state.acks.start()
         try:
             yield

@@ -11,7 +11,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+import argon2
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -36,6 +37,9 @@ class LimitsSettings(BaseModel):
     longpoll_max_seconds: int = Field(60, ge=1)
     websocket_queue: int = Field(1000, ge=10)
     websocket_auth_seconds: float = Field(10.0, gt=0)
+    # Acks covering a group message wait up to this long for the other members' acks, so the
+    # sender gets one delivered receipt event per message (0: write each at once).
+    receipt_batch_ms: int = Field(500, ge=0, le=1000)
     voice_max_seconds: int = Field(60 * 60, ge=1)
     audio_max_seconds: int = Field(6 * 60 * 60, ge=1)
     upload_max_bytes: int = Field(2 * 1024**3, ge=1024)
@@ -43,6 +47,31 @@ class LimitsSettings(BaseModel):
     decode_max_seconds: float = Field(600.0, gt=0)
     # Files claiming a longer duration are processed by a background job (media.ready event).
     inline_max_seconds: int = Field(10 * 60, ge=0)
+    # The batched write path (core/writer.py): the most posts one transaction carries, and how
+    # many such transactions may be in flight at once on PostgreSQL (SQLite: always one).
+    write_batch_max: int = Field(256, ge=1)
+    write_batches_in_flight: int = Field(4, ge=1)
+
+
+class PasswordHashSettings(BaseModel):
+    """The argon2id cost of new password hashes; the defaults are argon2-cffi's own.
+
+    A hash keeps the parameters it was made with, so changing these never locks anyone out: old
+    hashes still verify, and a login re-hashes the password at the current cost. Lower them only
+    for tests and benchmarks, which register many users.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    time_cost: int = Field(argon2.DEFAULT_TIME_COST, ge=1)
+    memory_cost: int = Field(argon2.DEFAULT_MEMORY_COST, ge=8)  # KiB
+    parallelism: int = Field(argon2.DEFAULT_PARALLELISM, ge=1)
+
+    @model_validator(mode="after")
+    def _enough_memory(self) -> PasswordHashSettings:
+        if self.memory_cost < 8 * self.parallelism:
+            raise ValueError("argon2 needs memory_cost >= 8 KiB x parallelism")
+        return self
 
 
 class Settings(BaseSettings):
@@ -59,6 +88,7 @@ class Settings(BaseSettings):
     # Behind a reverse proxy, trust X-Forwarded-For for the client address (rate limits, logs).
     trust_forwarded_for: bool = False
     limits: LimitsSettings = LimitsSettings()
+    password_hash: PasswordHashSettings = PasswordHashSettings()
 
     @field_validator("data_dir")
     @classmethod

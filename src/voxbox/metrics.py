@@ -24,3 +24,13 @@ MEDIA_PROCESS_SECONDS = Histogram(
     ["path"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0, 600.0),
 )
+WRITE_BATCH_SIZE = Histogram(
+    "voxbox_write_batch_size",
+    "Writes carried by one transaction of the batched write path",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+)
+WRITE_BATCH_SECONDS = Histogram(
+    "voxbox_write_batch_seconds",
+    "Time one batch of the write path takes to commit",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)

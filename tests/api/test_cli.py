@@ -25,14 +25,16 @@ EVENT_TIMEOUT = 15  # seconds to wait for an expected event line
 
 
 class Listener:
-    """A running `voxbox listen --json`; its stdout lines are read on a thread so that the
-    test can wait for a line with a timeout instead of sleeping."""
+    """A running `voxbox listen --json` (or without `--json`: as a person reads it); its
+    stdout lines are read on a thread so that the test can wait for a line with a timeout
+    instead of sleeping."""
 
-    def __init__(self, config_dir: Path) -> None:
+    def __init__(self, config_dir: Path, *, as_json: bool = True) -> None:
+        args = ["--json"] if as_json else []
         self.stderr_path = config_dir.with_suffix(".listen-stderr")
         with open(self.stderr_path, "wb") as stderr:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "voxbox", "listen", "--json"],
+                [sys.executable, "-m", "voxbox", "listen", *args],
                 env={**os.environ, "VOXBOX_CONFIG_DIR": str(config_dir)},
                 stdout=subprocess.PIPE,
                 stderr=stderr,
@@ -49,18 +51,27 @@ class Listener:
 
     def frames_until(self, done: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
         """Every frame printed up to and including the first one for which ``done`` is true."""
+        lines = self.lines_until(lambda line: done(json.loads(line)))
+        return [json.loads(line) for line in lines]
+
+    def lines_until(self, done: Callable[[str], bool]) -> list[str]:
+        """Every line printed up to and including the first one for which ``done`` is true."""
         deadline = time.monotonic() + EVENT_TIMEOUT
-        frames: list[dict[str, Any]] = []
+        lines: list[str] = []
         while True:
             try:
                 line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
-                raise AssertionError(f"no such frame within {EVENT_TIMEOUT}s: {frames}") from None
+                raise AssertionError(f"no such line within {EVENT_TIMEOUT}s: {lines}") from None
             if line is None:
                 raise AssertionError(f"listen exited: {self.stderr_path.read_text()}")
-            frames.append(json.loads(line))
-            if done(frames[-1]):
-                return frames
+            lines.append(line)
+            if done(line):
+                return lines
+
+    def stderr(self) -> str:
+        """What it printed on stderr so far, line breaks (of the console's wrapping) as spaces."""
+        return " ".join(self.stderr_path.read_text().split())
 
     def interrupt(self) -> int:
         """Ctrl-C; returns the exit code."""
@@ -69,8 +80,8 @@ class Listener:
 
 
 @contextmanager
-def listening(config_dir: Path) -> Iterator[Listener]:
-    listener = Listener(config_dir)
+def listening(config_dir: Path, *, as_json: bool = True) -> Iterator[Listener]:
+    listener = Listener(config_dir, as_json=as_json)
     try:
         yield listener
     finally:
@@ -123,6 +134,43 @@ def test_login_send_chats_listen(
         frames = listener.frames_until(is_ready)
         assert not [f for f in frames if is_the_message(f)], frames
         assert listener.interrupt() == 0
+
+
+def test_listen_resyncs_when_the_server_was_restored_to_an_older_log(
+    server: ServerProcess, make_user: Callable[..., User], tmp_path: Path
+) -> None:
+    """The position `voxbox listen` saved is past the end of the server's log (the server was
+    restored from an older backup): listen drops it, says so, shows the unread chat and prints
+    the live events that follow, which the old position would have hidden."""
+    alice, bob = make_user(), make_user()
+    bob_dir = login(server, bob, tmp_path / "bob")
+    chat_id = alice.direct_with(bob)
+    alice.send(chat_id, "sent while the backup was restored")
+    end = bob.latest_seq()
+    state_file = bob_dir / "listen-state.json"
+
+    def saved_beyond_the_log() -> None:  # what a listen before the restore left behind
+        state = {"url": server.url, "user_id": bob.id, "handle": bob.handle, "seq": end + 1000}
+        state_file.write_text(json.dumps(state))
+
+    saved_beyond_the_log()
+    with listening(bob_dir) as listener:
+        frames = listener.frames_until(is_ready)
+        assert frames == [{"type": "ready", "seq": end, "reset": True}]
+        live = alice.send(chat_id, "after the restore")
+        frames = listener.frames_until(lambda f: f.get("type") == "message.created")
+        assert frames[-1]["data"]["id"] == live["id"] and frames[-1]["seq"] == end + 1
+        assert listener.interrupt() == 0
+    state = json.loads(state_file.read_text())
+    assert (state["user_id"], state["seq"]) == (bob.id, end + 1)
+
+    saved_beyond_the_log()
+    with listening(bob_dir, as_json=False) as listener:
+        line = listener.lines_until(lambda line: "unread" in line)[-1]
+        assert f"[{alice.handle}] 2 unread" in line and "after the restore" in line, line
+        assert f"re-synced at event {end + 1}" in listener.stderr()
+        assert listener.interrupt() == 0
+    assert json.loads(state_file.read_text())["seq"] == end + 1
 
 
 def test_send_resolves_self_and_group_title(

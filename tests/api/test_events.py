@@ -4,11 +4,14 @@ fallback, presence (live, never logged), chat and membership events."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
-from support.api import ok
+from support.api import assert_problem, ok
 from support.events import EventStream, EventStreamClosed, seqs
 
 
@@ -124,6 +127,55 @@ async def test_a_seq_past_the_end_of_the_log_is_reset_to_its_end(make_user) -> N
         assert not ev.ready_reset
     body = ok(alice.http.get("/events", params={"after": end + 500, "timeout": 5}, timeout=3))
     assert body == {"events": [], "seq": end + 1, "reset": True}
+
+
+@pytest.mark.parametrize("after", [2**53 + 1, 2**63, 2**64, 10**30])
+async def test_a_position_above_2_53_is_invalid(make_user, after: int) -> None:
+    """Beyond 2^53 a seq is no position (JavaScript cannot even hold it): a 422, never a 500
+    from a 64-bit overflow; on the WebSocket an error frame, then the socket closes."""
+    alice, bob = make_user(), make_user()
+    chat_id = bob.direct_with(alice)
+    r = alice.http.get("/events", params={"after": after, "timeout": 0})
+    assert_problem(r, 422, "invalid")
+    async with connect(alice.server.ws_url, open_timeout=10) as ws:
+        await ws.send(json.dumps({"type": "auth", "token": alice.token}))
+        await ws.send(json.dumps({"type": "resume", "after": after}))
+        frames = []
+        with pytest.raises(ConnectionClosed) as closed:
+            async with asyncio.timeout(10):
+                while True:
+                    frames.append(json.loads(await ws.recv()))
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+    assert [(f["type"], f.get("code")) for f in frames] == [("error", "invalid")], frames
+
+    # 2^53 itself is a position (here past the log's end: a reset), and the server is fine
+    end = alice.latest_seq()
+    body = ok(alice.http.get("/events", params={"after": 2**53, "timeout": 0}))
+    assert body == {"events": [], "seq": end, "reset": True}
+    async with alice.events(after=2**53) as ev:
+        assert ev.ready_reset and ev.ready_seq == end
+        msg = bob.send(chat_id, "still live")
+        await ev.next_event("message.created", where=created_for(msg["id"]))
+
+
+async def test_an_ack_above_2_53_is_refused_and_the_socket_goes_on(make_user) -> None:
+    alice, bob = make_user(), make_user()
+    chat_id = bob.direct_with(alice)
+    async with (
+        alice.events(after=alice.latest_seq()) as ev,
+        bob.events(after=bob.latest_seq()) as bob_ev,
+    ):
+        await ev.ack(2**64)
+        error = await ev.next_event("error")
+        assert error["code"] == "invalid", error
+        msg = bob.send(chat_id, "acked properly")
+        created = await ev.next_event("message.created", where=created_for(msg["id"]))
+        await ev.ack(created["seq"])
+        receipt = await bob_ev.next_event(
+            "receipt", where=lambda e: e["data"]["message_id"] == msg["id"]
+        )
+    assert receipt["data"]["kind"] == "delivered"
+    assert alice.handle in receipt["data"]["handles"]
 
 
 async def test_long_poll_returns_at_once_when_events_exist(make_user) -> None:

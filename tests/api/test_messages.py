@@ -103,12 +103,12 @@ def test_reply_to_a_message_of_the_same_chat(make_user) -> None:
     assert bob.messages(chat_id)[-1]["reply_to"] == original["id"]
 
     # a message of another chat, or no message at all: refused, nothing written
-    assert_problem(post(alice, chat_id, text="x", reply_to=elsewhere["id"]), (404, 422))
+    assert_problem(post(alice, chat_id, text="x", reply_to=elsewhere["id"]), 422, "invalid")
     assert_problem(
-        post(alice, chat_id, text="x", reply_to="01HNOSUCHMESSAGE0000000000"), (404, 422)
+        post(alice, chat_id, text="x", reply_to="01HNOSUCHMESSAGE0000000000"), 422, "invalid"
     )
     # bob may not even learn that carol's chat's message exists
-    assert_problem(post(bob, chat_id, text="x", reply_to=elsewhere["id"]), (404, 422))
+    assert_problem(post(bob, chat_id, text="x", reply_to=elsewhere["id"]), 422, "invalid")
     assert len(alice.messages(chat_id)) == 2
 
 

@@ -20,12 +20,24 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from voxbox.core.events import EVENT_SCHEMAS
+
 Event = dict[str, Any]
 Predicate = Callable[[Event], bool]
 
 
 class EventStreamClosed(AssertionError):
     pass
+
+
+def check_schema(frame: Event) -> None:
+    """Every event a test receives has exactly the fields of its type's schema (the server's
+    event registry, ``voxbox.core.events.EVENT_SCHEMAS``)."""
+    schema = EVENT_SCHEMAS.get(frame.get("type", ""))
+    if schema is None:  # ready, error, pong: control frames
+        return
+    data = frame["data"]
+    assert schema.model_validate(data).model_dump(mode="json") == data, frame
 
 
 class EventStream:
@@ -83,6 +95,7 @@ class EventStream:
             raise EventStreamClosed(f"events socket closed: {e!r}") from e
         frame = json.loads(raw)
         assert isinstance(frame, dict), f"event frame is not an object: {raw!r}"
+        check_schema(frame)
         return frame
 
     async def _read_forever(self) -> None:
@@ -90,6 +103,7 @@ class EventStream:
         try:
             async for raw in self._ws:
                 frame = json.loads(raw)
+                check_schema(frame)
                 self.received.append(frame)
                 self._buffer.append(frame)
                 self._arrived.set()

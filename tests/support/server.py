@@ -24,6 +24,14 @@ SRC_DIR = REPO_ROOT / "src"
 HOST = "127.0.0.1"
 READY_TIMEOUT = 20.0
 POLL_INTERVAL = 0.05
+# The cheapest argon2id cost: a test server registers hundreds of users, and the production cost
+# (about 0.2 s of CPU per hash or login) would add minutes to the suite. A test that needs the
+# production cost sets these to None (the default).
+CHEAP_PASSWORD_HASH = {
+    "VOXBOX_PASSWORD_HASH__TIME_COST": "1",
+    "VOXBOX_PASSWORD_HASH__MEMORY_COST": "8",
+    "VOXBOX_PASSWORD_HASH__PARALLELISM": "1",
+}
 
 
 def free_port() -> int:
@@ -63,8 +71,9 @@ CREATED: list[ServerProcess] = []
 class ServerProcess:
     """One `python -m voxbox serve` process.
 
-    `env` holds VOXBOX_* settings (VOXBOX_DATA_DIR is set from `data_dir`). The port is fixed at
-    construction so `restart()` comes back on the same address.
+    `env` holds VOXBOX_* settings (VOXBOX_DATA_DIR is set from `data_dir`, passwords are hashed
+    at CHEAP_PASSWORD_HASH unless `env` says otherwise). The port is fixed at construction so
+    `restart()` comes back on the same address.
     """
 
     def __init__(
@@ -79,7 +88,11 @@ class ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.name = name
-        self.settings: dict[str, str | None] = {"VOXBOX_DATA_DIR": str(self.data_dir), **env}
+        self.settings: dict[str, str | None] = {
+            "VOXBOX_DATA_DIR": str(self.data_dir),
+            **CHEAP_PASSWORD_HASH,
+            **env,
+        }
         self.env = base_env(self.settings)
         self.log_path = self.data_dir / "server.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -191,9 +204,13 @@ class ServerProcess:
                 self.proc.wait(timeout=10)
         self._reap()
 
-    def restart(self) -> ServerProcess:
-        """Stop if still running, then start again on the same port and data dir."""
+    def restart(self, env: Mapping[str, str | None] | None = None) -> ServerProcess:
+        """Stop if still running, then start again on the same port and data dir, with the
+        settings in `env` changed (None removes one)."""
         self.stop()
+        if env:
+            self.settings.update(env)
+            self.env = base_env(self.settings)
         return self.start()
 
     def _reap(self) -> None:

@@ -8,10 +8,17 @@ from typing import Any
 
 import pytest
 import typer
+from rich.console import Console
 from typer.testing import CliRunner
 
 from voxbox.cli import client_commands
-from voxbox.cli.client_commands import chat_label, describe_event, message_preview
+from voxbox.cli.client_commands import (
+    chat_label,
+    describe_event,
+    message_preview,
+    names,
+    receipts_table,
+)
 
 
 @pytest.fixture
@@ -31,7 +38,7 @@ def free_port() -> int:
 
 def test_every_command_has_help(app: typer.Typer) -> None:
     runner = CliRunner()
-    for command in ["login", "register", "logout", "chats", "send", "listen"]:
+    for command in ["login", "register", "logout", "chats", "send", "listen", "info"]:
         result = runner.invoke(app, [command, "--help"])
         assert result.exit_code == 0, result.output
         assert "Usage" in result.output
@@ -79,6 +86,41 @@ def test_message_preview() -> None:
     assert message_preview(audio) == "Audio a.mp3 (0:05): listen"
 
 
+def test_names() -> None:
+    assert names(["bob"]) == "bob"
+    assert names(["ann", "bob"]) == "ann and bob"
+    assert names(["ann", "bob", "cid"]) == "ann, bob and cid"
+    assert names(["ann", "bob", "cid", "dee"]) == "ann, bob and 2 others"
+
+
+def test_receipts_table() -> None:
+    console = Console(width=120, record=True)
+    console.print(
+        receipts_table(
+            [
+                {
+                    "handle": "bob",
+                    "display_name": "Bob",
+                    "delivered_at": "2026-01-02T03:04:05Z",
+                    "read_at": "2026-01-02T03:05:05Z",
+                    "played_at": None,
+                },
+                {
+                    "handle": "cid",
+                    "display_name": "Cid",
+                    "delivered_at": None,
+                    "read_at": None,
+                    "played_at": None,
+                },
+            ]
+        )
+    )
+    text = console.export_text()
+    assert "Read by 1 of 2, delivered to 1 of 2." in text
+    [cid_row] = [line for line in text.splitlines() if line.strip().startswith("cid")]
+    assert cid_row.split()[-3:] == ["-", "-", "-"]
+
+
 def test_chat_label() -> None:
     members = [{"handle": "ann"}, {"handle": "bob"}]
     assert chat_label({"kind": "direct", "members": members}, "ann") == "bob"
@@ -96,6 +138,13 @@ def test_describe_event() -> None:
         "data": {"message_id": "m1", "chat_id": "c1", "handle": "bob", "kind": "read"},
     }
     assert describe_event(receipt, None, "ann").plain == "[c1] bob read m1"
+    coalesced = {
+        "seq": 4,
+        "type": "receipt",
+        "data": {"message_id": "m1", "chat_id": "c1", "handles": list("abcde"), "handle": "a"},
+    }
+    coalesced["data"]["kind"] = "delivered"
+    assert describe_event(coalesced, chat, "ann").plain == "[family] a, b and 3 others received m1"
     typing = {"type": "presence", "data": {"chat_id": "c1", "handle": "bob", "state": "typing"}}
     assert describe_event(typing, chat, "ann").plain == "[family] bob is typing…"
     renamed = {"seq": 3, "type": "chat.updated", "data": chat}

@@ -1,7 +1,8 @@
-"""The stored login and listen position: location, permissions, round trips."""
+"""The stored login and listen position: location, permissions, round trips, whose position."""
 
 from __future__ import annotations
 
+import json
 import stat
 from pathlib import Path
 
@@ -65,19 +66,40 @@ def test_missing_and_corrupt(conf: Path) -> None:
         load_credentials()
 
 
-def test_listen_seq_belongs_to_one_login(conf: Path) -> None:
-    assert load_listen_seq(ANN) is None
-    save_listen_seq(ANN, 42)
-    assert load_listen_seq(ANN) == 42
+def test_listen_seq_belongs_to_one_user_of_one_server(conf: Path) -> None:
+    assert load_listen_seq(ANN, "01ANN") is None
+    save_listen_seq(ANN, "01ANN", 42)
+    assert load_listen_seq(ANN, "01ANN") == 42
     assert mode(conf / "listen-state.json") == 0o600
-    assert load_listen_seq(Credentials(url=ANN.url, token="t", handle="bob")) is None
-    assert load_listen_seq(Credentials(url="http://elsewhere", token="t", handle="ann")) is None
+    # another user, even with the same handle (the server was set up again): not theirs
+    assert load_listen_seq(ANN, "01NEWANN") is None
+    assert load_listen_seq(Credentials(url=ANN.url, token="t", handle="bob"), "01BOB") is None
+    assert (
+        load_listen_seq(Credentials(url="http://elsewhere", token="t", handle="ann"), "01ANN")
+        is None
+    )
+    save_listen_seq(ANN, "01ANN", 0)
+    assert load_listen_seq(ANN, "01ANN") == 0
+
+
+def test_a_position_saved_before_user_ids_is_read_for_the_same_handle(conf: Path) -> None:
+    conf.mkdir(parents=True)
+    state = conf / "listen-state.json"
+    state.write_text(json.dumps({"url": ANN.url, "handle": "ann", "seq": 17}))
+    assert load_listen_seq(ANN, "01ANN") == 17
+    assert load_listen_seq(Credentials(url=ANN.url, token="t", handle="bob"), "01BOB") is None
+    save_listen_seq(ANN, "01ANN", 18)  # from then on it is kept by id
+    assert json.loads(state.read_text())["user_id"] == "01ANN"
+    assert load_listen_seq(ANN, "01OTHER") is None
+    for seq in ("17", -1, True, None):
+        state.write_text(json.dumps({"url": ANN.url, "user_id": "01ANN", "seq": seq}))
+        assert load_listen_seq(ANN, "01ANN") is None, seq
 
 
 def test_delete_forgets_login_and_position(conf: Path) -> None:
     save_credentials(ANN)
-    save_listen_seq(ANN, 3)
+    save_listen_seq(ANN, "01ANN", 3)
     delete_credentials()
     assert load_credentials() is None
-    assert load_listen_seq(ANN) is None
+    assert load_listen_seq(ANN, "01ANN") is None
     delete_credentials()  # nothing left to delete is fine

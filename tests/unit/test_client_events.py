@@ -142,3 +142,39 @@ async def test_rejected_upgrade_is_not_retried() -> None:
         "forbidden",
         "origin",
     )
+
+
+async def test_a_reset_follows_the_servers_seqs_from_its_end() -> None:
+    """Resuming past the end of a restored server's log: `ready` says `reset` with the log's
+    end, and the events after it are yielded (and acked) although their seqs are below the
+    position resumed from; a reconnect resumes after the server's seqs, not the old position."""
+
+    async def first(ws: ServerConnection, frames: list[dict[str, Any]]) -> None:
+        await handshake(ws, frames)
+        await send(ws, {"type": "ready", "seq": 7, "reset": True})
+        await send(ws, event(8))
+        frames.append(await receive(ws))  # the ack of seq 8
+        await ws.close(1011, "server restarting")
+
+    async def second(ws: ServerConnection, frames: list[dict[str, Any]]) -> None:
+        await handshake(ws, frames)
+        await send(ws, event(9))
+        await send(ws, {"type": "ready", "seq": 9})
+        await ws.wait_closed()
+
+    async with scripted_server(first, second) as (url, received):
+        got = []
+        async for frame in listen(url, "tok", after=1000, max_delay=0.01):
+            got.append(frame)
+            if frame["type"] == "ready" and frame["seq"] == 9:
+                break
+
+    assert [(f["type"], f["seq"]) for f in got] == [
+        ("ready", 7),
+        ("message.created", 8),
+        ("message.created", 9),
+        ("ready", 9),
+    ]
+    assert got[0]["reset"] is True
+    assert received[0][1:] == [{"type": "resume", "after": 1000}, {"type": "ack", "seq": 8}]
+    assert received[1][1] == {"type": "resume", "after": 8}

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import type { Chat, Message } from "../src/api/types";
+import type { Chat, Message, ReceiptEvent } from "../src/api/types";
 import { applyReceipt, chatTitle, clock, mergeMessages, messageStatus, nextUnplayed, preview, sortChats } from "../src/state/model";
 import { parseRoute } from "../src/router";
 import { backoffMs } from "../src/api/events";
@@ -75,6 +75,37 @@ describe("status", () => {
       at: "",
     });
     expect(m.receipts).toEqual({ delivered: ["bob"], read: ["bob"], played: ["bob"] });
+  });
+  test("a group's coalesced receipt records every handle it names", () => {
+    const group = chat({
+      kind: "group",
+      title: "Family",
+      members: ["alice", "bob", "carol", "dan"].map((handle) => ({ handle, display_name: handle, role: "member" as const })),
+    });
+    const receipt = (kind: "delivered" | "read", handles: string[]) => ({
+      message_id: "m1",
+      chat_id: "c1",
+      handles,
+      handle: handles[0],
+      kind,
+      at: "",
+    });
+    let list = applyReceipt([mine({}, "text")], receipt("delivered", ["bob", "carol"]));
+    expect(list[0].receipts.delivered).toEqual(["bob", "carol"]);
+    expect(messageStatus(list[0], group, "alice")).toBe("Sent");
+    list = applyReceipt(list, receipt("delivered", ["carol", "dan"]));
+    expect(list[0].receipts.delivered).toEqual(["bob", "carol", "dan"]);
+    expect(messageStatus(list[0], group, "alice")).toBe("Delivered");
+    list = applyReceipt(list, receipt("read", ["bob", "carol", "dan"]));
+    expect(list[0].receipts.read).toEqual(["bob", "carol", "dan"]);
+    expect(messageStatus(list[0], group, "alice")).toBe("Read");
+    // Another message's receipt changes nothing here.
+    expect(applyReceipt(list, { ...receipt("read", ["x"]), message_id: "m2" })).toEqual(list);
+  });
+  test("a receipt from a server without handles still counts its one handle", () => {
+    const old = { message_id: "m1", chat_id: "c1", handle: "bob", kind: "read", at: "" } as unknown as ReceiptEvent;
+    const [m] = applyReceipt([mine({})], old);
+    expect(m.receipts).toEqual({ delivered: ["bob"], read: ["bob"], played: [] });
   });
   test("pending sends", () => {
     expect(messageStatus(msg("p", { pending: "sending" }), chat(), "alice")).toBe("Sending");

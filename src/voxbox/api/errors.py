@@ -54,7 +54,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(VoxboxError)
     async def _domain(_: Request, exc: VoxboxError) -> JSONResponse:
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
-        return problem(exc.status, exc.title, exc.detail, exc.code, headers)
+        return problem(exc.status, exc.title, exc.detail, exc.code, headers, **exc.extensions())
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -48,7 +49,7 @@ _RECEIPT_VERBS = {"delivered": "received", "read": "read", "played": "played"}
 
 def register(app: typer.Typer) -> None:
     """Add the client commands (login, register, logout, chats, send, download, invite,
-    listen)."""
+    listen, info)."""
     app.command("login")(login)
     app.command("register")(register_account)
     app.command("logout")(logout)
@@ -57,6 +58,7 @@ def register(app: typer.Typer) -> None:
     app.command("download")(transfer_commands.download)
     app.command("invite")(invite)
     app.command("listen")(listen_events)
+    app.command("info")(message_info)
 
 
 # -- shared plumbing ------------------------------------------------------------------------
@@ -113,6 +115,9 @@ def _duration(ms: int) -> str:
 
 def message_preview(message: Mapping[str, Any]) -> str:
     """A one-line summary of a message's content."""
+    withdrawn = message.get("withdrawn")
+    if withdrawn:
+        return f"(withdrawn: {withdrawn.get('reason')})"
     if message.get("deleted"):
         return "(deleted)"
     lines = str(message.get("text") or "").strip().splitlines()
@@ -131,6 +136,14 @@ def message_preview(message: Mapping[str, Any]) -> str:
     if message.get("view_once"):
         summary += ", view once"
     return f"{summary}: {first_line}" if first_line else summary
+
+
+def names(handles: list[Any], shown: int = 2) -> str:
+    """``bob``, ``ann and bob``, ``ann, bob and cid``, ``ann, bob and 3 others``."""
+    items = [str(h) for h in handles]
+    if len(items) > shown + 1:
+        items = [*items[:shown], f"{len(items) - shown} others"]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _event_chat_id(frame: Mapping[str, Any]) -> str | None:
@@ -154,14 +167,25 @@ def describe_event(frame: Mapping[str, Any], chat: Mapping[str, Any] | None, me:
     elif chat_id:
         line.append(f"[{chat_id}] ", style="bold")
 
-    if kind in ("message.created", "message.updated"):
+    withdrawn = data.get("withdrawn") if kind == "message.updated" else None
+    if withdrawn and data.get("sender") == me:
+        # The server took back what the user sent: say so plainly, and why.
+        what = "voice message" if data.get("kind") == "voice" else "audio message"
+        to = chat_label(chat, me) if chat is not None else chat_id
+        line.append(
+            f"your {what} to {to} could not be processed: {withdrawn.get('reason')}", style="red"
+        )
+    elif kind in ("message.created", "message.updated"):
         line.append(str(data.get("sender")), style="cyan")
         line.append(": " + message_preview(data))
         if kind == "message.updated":
             line.append(" (updated)", style="dim")
     elif kind == "receipt":
         verb = _RECEIPT_VERBS.get(str(data.get("kind")), str(data.get("kind")))
-        line.append(f"{data.get('handle')} {verb} {data.get('message_id')}", style="dim")
+        # A group's receipts come coalesced: one event naming every member (older servers
+        # send only ``handle``).
+        handles = data.get("handles") or [data.get("handle")]
+        line.append(f"{names(handles)} {verb} {data.get('message_id')}", style="dim")
     elif kind == "presence":
         state = data.get("state")
         doing = "stopped typing or recording" if state == "idle" else f"is {state}…"
@@ -384,6 +408,7 @@ def invite() -> None:
 async def _follow(
     credentials: Credentials,
     client: VoxboxClient,
+    user_id: str,
     after: int,
     as_json: bool,
     chats: dict[str, Mapping[str, Any]],
@@ -391,8 +416,13 @@ async def _follow(
     """Print every frame of the event stream and record each handled seq."""
     async for frame in listen(credentials.url, credentials.token, after):
         kind = frame.get("type")
+        reset = kind == "ready" and frame.get("reset") is True
+        if reset:  # the saved position is past the server's log: start again at its end
+            save_listen_seq(credentials, user_id, frame["seq"])
         if as_json:
             ui.print_json(frame)
+        elif reset:
+            await _resync(client, frame["seq"], chats, credentials.handle)
         elif kind == "ready":
             ui.err.print(
                 f"Listening (caught up to event {frame.get('seq')}); press Ctrl-C to stop.",
@@ -413,7 +443,31 @@ async def _follow(
             ui.out.print(describe_event(frame, chat, credentials.handle), soft_wrap=True)
         seq = frame.get("seq")
         if isinstance(seq, int) and kind != "ready":
-            save_listen_seq(credentials, seq)
+            save_listen_seq(credentials, user_id, seq)
+
+
+async def _resync(
+    client: VoxboxClient, seq: int, chats: dict[str, Mapping[str, Any]], me: str
+) -> None:
+    """After a reset: say so, reload the chats and show which have unread messages (events
+    from before the reset are not replayed, so this is where a missed message shows up)."""
+    ui.err.print(
+        f"The server's event log ends before where this client stopped (the server was "
+        f"restored or reset): re-synced at event {seq}.",
+        style="yellow",
+    )
+    fresh = (await asyncio.to_thread(client.chats))["chats"]
+    chats.clear()
+    chats.update((chat["id"], chat) for chat in fresh)
+    for chat in fresh:
+        unread = chat.get("unread_count") or 0
+        if unread:
+            last = chat.get("last_message") or {}
+            line = Text(f"[{chat_label(chat, me)}] {unread} unread", style="bold")
+            if last:
+                line.append(f", last from {last.get('sender')}: {message_preview(last)}")
+            ui.out.print(line, soft_wrap=True)
+    ui.err.print(f"Listening (caught up to event {seq}); press Ctrl-C to stop.", style="dim")
 
 
 def listen_events(
@@ -431,16 +485,73 @@ def listen_events(
 ) -> None:
     """Print your events live: messages, receipts, typing, chat changes.
 
-    Events missed since the last 'voxbox listen' are printed first.
+    Events missed since the last 'voxbox listen' are printed first. When the server's log
+    ends before that (it was restored or reset), listen says so, starts again at the log's
+    end and shows the chats with unread messages.
 
     A dropped connection is re-opened without losing or repeating events. Stop with Ctrl-C.
     """
     credentials = ui.load_login()
     with ui.reporting_errors(), ui.client_for(credentials) as client:
-        start = after if after is not None else load_listen_seq(credentials) or 0
+        user_id = str(client.me()["id"])  # positions are per user: kept by id
+        start = after if after is not None else load_listen_seq(credentials, user_id) or 0
         chats: dict[str, Mapping[str, Any]] = {}
         if not as_json:
             chats = {chat["id"]: chat for chat in client.chats()["chats"]}
         # Ctrl-C is the normal way to stop listening, not an error.
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_follow(credentials, client, start, as_json, chats))
+            asyncio.run(_follow(credentials, client, user_id, start, as_json, chats))
+
+
+def message_info(
+    message_id: Annotated[str, typer.Argument(help="The id of a message you sent.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the server's JSON instead of a table.")
+    ] = False,
+) -> None:
+    """Show who got, read and played a message you sent ("Message info"), and when.
+
+    Lists every member the message was sent to; '-' where they have not yet.
+    """
+    credentials = ui.load_login()
+    with ui.reporting_errors():
+        with ui.client_for(credentials) as client:
+            data = client.message_receipts(message_id)
+        if as_json:
+            ui.print_json(data, indent=2)
+        else:
+            ui.out.print(receipts_table(data["receipts"]))
+
+
+def _local_time(value: str | None) -> str:
+    if not value:
+        return "-"
+    return datetime.fromisoformat(value).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def receipts_table(receipts: list[dict[str, Any]]) -> Table:
+    """One row per member: who, and when the message was delivered, read and played."""
+    total = len(receipts)
+    counts = {
+        kind: sum(1 for r in receipts if r.get(f"{kind}_at")) for kind in ("delivered", "read")
+    }
+    table = Table(
+        box=None,
+        header_style="bold",
+        caption=f"Read by {counts['read']} of {total}, delivered to {counts['delivered']} "
+        f"of {total}.",
+        caption_justify="left",
+    )
+    table.add_column("Member", no_wrap=True)
+    table.add_column("Name")
+    for title in ("Delivered", "Read", "Played"):
+        table.add_column(title, no_wrap=True)
+    for r in receipts:
+        table.add_row(
+            r["handle"],
+            Text(str(r.get("display_name") or "")),
+            _local_time(r.get("delivered_at")),
+            _local_time(r.get("read_at")),
+            _local_time(r.get("played_at")),
+        )
+    return table

@@ -104,25 +104,33 @@ def delete_credentials() -> None:
     (directory / LISTEN_STATE_FILE).unlink(missing_ok=True)
 
 
-def load_listen_seq(credentials: Credentials) -> int | None:
-    """The last event seq handled by ``voxbox listen`` for this login, if any.
+def load_listen_seq(credentials: Credentials, user_id: str) -> int | None:
+    """The last event seq ``voxbox listen`` handled for user ``user_id`` on the login's server.
 
-    A position saved for another server or account is ignored: seqs are per user.
+    Seqs are positions in one user's log, so the position is kept with the server's URL and
+    the user's id, which the server gives (``/me``). A handle is not enough: a server set up
+    again has new users, who may take the old handles. A position saved for another server or
+    user is ignored. One saved before ids were kept (with the handle only) is read for the same
+    URL and handle; the server answers one past its log's end with a reset.
     """
     data = _read(config_dir() / LISTEN_STATE_FILE)
     if data is None or data.get("url") != credentials.url:
         return None
-    if data.get("handle") != credentials.handle:
+    if "user_id" in data:
+        if data["user_id"] != user_id:
+            return None
+    elif data.get("handle") != credentials.handle:
         return None
     seq = data.get("seq")
-    return seq if isinstance(seq, int) else None
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0 else None
 
 
-def save_listen_seq(credentials: Credentials, seq: int) -> None:
-    """Remember that events up to ``seq`` were handled for this login."""
+def save_listen_seq(credentials: Credentials, user_id: str, seq: int) -> None:
+    """Remember that user ``user_id`` handled the events up to ``seq`` on the login's server
+    (replacing any position saved before)."""
     _write_private(
         config_dir() / LISTEN_STATE_FILE,
-        {"url": credentials.url, "handle": credentials.handle, "seq": seq},
+        {"url": credentials.url, "user_id": user_id, "handle": credentials.handle, "seq": seq},
     )
 
 

@@ -81,6 +81,11 @@ async def listen(
     is yielded exactly once; a new ``ready`` frame follows each reconnection. Without it, the
     iteration ends when the server closes the stream and connection errors propagate.
 
+    A ``ready`` frame with ``"reset": true`` means the position resumed from is past the end of
+    the server's log (it was restored from a backup, or reset): the stream goes on from the
+    server's ``seq``, and events the caller saw before may be gone or come again with other
+    seqs. The caller should drop what it saved (its position included) and reload.
+
     Raises :class:`VoxboxAPIError` when the server refuses the stream in a way retrying cannot
     fix: an HTTP 4xx on the upgrade (except 429), or a 4xxx or policy close code (bad token).
     """
@@ -101,6 +106,10 @@ async def listen(
                         seq = frame.get("seq")
                         if frame.get("type") == "ready":
                             failures = 0
+                            if frame.get("reset") is True and isinstance(seq, int):
+                                # The server's log ends before our position: follow its seqs
+                                # from there, or every new event would look like a repeat.
+                                last_seq = seq
                         elif isinstance(seq, int):
                             # After a reconnect the replay may overlap what was already
                             # yielded (an event published while we were resuming).

@@ -377,6 +377,11 @@ class VoxboxClient:
         """One message the caller can see (``media`` is ``null`` once a view-once was played)."""
         return self._json("GET", f"/messages/{_segment(message_id)}")
 
+    def message_receipts(self, message_id: str) -> dict[str, Any]:
+        """``{receipts: [{handle, display_name, delivered_at, read_at, played_at}]}``: the
+        "Message info" of one's own message, a time or ``null`` per member it was sent to."""
+        return self._json("GET", f"/messages/{_segment(message_id)}/receipts")
+
     def send_upload(
         self,
         chat_id: str,

@@ -1,12 +1,97 @@
-"""Who may see what: fetch a chat or message only for a user allowed to see it."""
+"""Who may see what: the one visibility rule, and fetching a chat or message by it.
+
+A user sees a message when they are or were a member of its chat, it was posted within their
+membership (after they joined, up to when they left), and they did not delete it for
+themselves. Its media they see too, unless the message was deleted or is a view-once voice
+message they received and already played. Every query that shows messages or media uses
+``can_see`` and ``view_once_spent``; nothing else restates the rule.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbox.core.errors import Forbidden, NotFound
-from voxbox.db.models import Chat, HiddenMessage, Member, Message
+from voxbox.db.models import Chat, HiddenMessage, Media, Member, Message, Receipt
+
+
+def can_see(user_id: str | SQLColumnExpression[str]) -> ColumnElement[bool]:
+    """True for the messages (rows of ``Message``) the user may see.
+
+    ``user_id`` may be a column of the enclosing query (one statement for many viewers).
+    """
+    member = (
+        exists()
+        .where(
+            Member.chat_id == Message.chat_id,
+            Member.user_id == user_id,
+            Message.id > Member.joined_id,
+            or_(Member.left_id.is_(None), Message.id <= Member.left_id),
+        )
+        .correlate_except(Member)
+    )
+    hidden = (
+        exists()
+        .where(HiddenMessage.user_id == user_id, HiddenMessage.message_id == Message.id)
+        .correlate_except(HiddenMessage)
+    )
+    return and_(member, ~hidden)
+
+
+def visible_to(member: Member) -> list[ColumnElement[bool]]:
+    """The messages of member's chat that member may see."""
+    return [Message.chat_id == member.chat_id, can_see(member.user_id)]
+
+
+def view_once_spent(user_id: str | SQLColumnExpression[str]) -> ColumnElement[bool]:
+    """True for view-once messages the user received and played: shown without their media.
+
+    ``user_id`` may be a column of the enclosing query, as for ``can_see``.
+    """
+    played = (
+        exists()
+        .where(
+            Receipt.message_id == Message.id,
+            Receipt.user_id == user_id,
+            Receipt.played_at.is_not(None),
+        )
+        .correlate_except(Receipt)
+    )
+    return and_(Message.view_once.is_(True), Message.sender_id != user_id, played)
+
+
+def may_fetch_media(user_id: str) -> ColumnElement[bool]:
+    """True for media (rows of ``Media``) the user may fetch: their own upload, or the media of
+    a message they can see that is not deleted and not a spent view-once."""
+    shown = (
+        exists()
+        .where(
+            Message.media_id == Media.id,
+            Message.deleted_at.is_(None),
+            can_see(user_id),
+            ~view_once_spent(user_id),
+        )
+        .correlate(Media)
+    )
+    return or_(Media.uploader_id == user_id, shown)
+
+
+def may_post_media(user_id: str) -> ColumnElement[bool]:
+    """True for media the user may post (send again or forward by id): their own upload, or the
+    media of a message they can see that is not deleted and not view-once. A view-once voice
+    message someone sent them never becomes a normal, replayable copy."""
+    shown = (
+        exists()
+        .where(
+            Message.media_id == Media.id,
+            Message.deleted_at.is_(None),
+            Message.view_once.is_(False),
+            can_see(user_id),
+        )
+        .correlate(Media)
+    )
+    return or_(Media.uploader_id == user_id, shown)
 
 
 async def access_chat(session: AsyncSession, user_id: str, chat_id: str) -> tuple[Chat, Member]:
@@ -44,20 +129,12 @@ async def access_message(
             select(Message, Chat, Member)
             .join(Chat, Chat.id == Message.chat_id)
             .join(Member, (Member.chat_id == Message.chat_id) & (Member.user_id == user_id))
-            .where(Message.id == message_id)
+            .where(Message.id == message_id, can_see(user_id))
         )
     ).first()
     if row is None:
         raise NotFound("No such message.")
-    message, chat, member = row
-    hidden = await session.get(HiddenMessage, (user_id, message_id))
-    if (
-        hidden is not None
-        or message.id <= member.joined_id
-        or (member.left_id is not None and message.id > member.left_id)
-    ):
-        raise NotFound("No such message.")
-    return message, chat, member
+    return row[0], row[1], row[2]
 
 
 async def access_chat_members(

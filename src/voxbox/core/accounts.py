@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -14,7 +15,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voxbox.config import Registration
+from voxbox.config import PasswordHashSettings, Registration
 from voxbox.core.backends import Backends
 from voxbox.core.chats import do_create_self_chat
 from voxbox.core.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
@@ -26,9 +27,21 @@ HANDLE_RE = re.compile(r"[a-z0-9_.]{3,32}")
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
 
-_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-# Verified when the handle is unknown, so both failures take the same time.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+class _Passwords:
+    """argon2id at one cost (``settings.password_hash``), and a hash of that cost to verify
+    against when the handle is unknown, so both login failures take the same time."""
+
+    def __init__(self, cost: PasswordHashSettings) -> None:
+        self.hasher = PasswordHasher(
+            time_cost=cost.time_cost, memory_cost=cost.memory_cost, parallelism=cost.parallelism
+        )
+        self.dummy_hash = self.hasher.hash(secrets.token_hex(16))
+
+
+@functools.cache
+def _passwords(cost: PasswordHashSettings) -> _Passwords:
+    return _Passwords(cost)
 
 
 def normalize_handle(handle: str) -> str:
@@ -51,16 +64,31 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def _hash_password(password: str) -> str:
-    return await anyio.to_thread.run_sync(_hasher.hash, password)
+async def hash_password(cost: PasswordHashSettings, password: str) -> str:
+    """An argon2id hash of ``password`` at ``cost``, computed off the event loop."""
+    return await anyio.to_thread.run_sync(lambda: _passwords(cost).hasher.hash(password))
 
 
-async def _verify_password(password_hash: str, password: str) -> bool:
-    def verify() -> bool:
+async def verify_password(
+    cost: PasswordHashSettings, password_hash: str | None, password: str
+) -> tuple[bool, str | None]:
+    """Whether ``password`` matches ``password_hash`` (None: an unknown user, always False, in
+    the same time), and, when it matches a hash of another cost, a new hash at ``cost``.
+
+    A hash carries its own parameters, so hashes made at any earlier cost still verify.
+    """
+
+    def verify() -> tuple[bool, str | None]:
+        passwords = _passwords(cost)
         try:
-            return _hasher.verify(password_hash, password)
+            ok = passwords.hasher.verify(password_hash or passwords.dummy_hash, password)
         except (VerificationError, InvalidHashError):
-            return False
+            return False, None
+        if password_hash is None or not ok:
+            return False, None
+        if passwords.hasher.check_needs_rehash(password_hash):
+            return True, passwords.hasher.hash(password)
+        return True, None
 
     return await anyio.to_thread.run_sync(verify)
 
@@ -108,7 +136,7 @@ async def register(
     """
     handle = check_handle(handle)
     check_password(password)
-    password_hash = await _hash_password(password)
+    password_hash = await hash_password(b.settings.password_hash, password)
     mode = b.settings.registration
     try:
         async with b.transaction() as session:
@@ -163,11 +191,17 @@ async def login(b: Backends, handle: str, password: str, address: str) -> tuple[
 
     async with b.read() as session:
         user = await session.scalar(select(User).where(User.handle == handle))
-    ok = await _verify_password(user.password_hash if user else _DUMMY_HASH, password)
+    ok, rehashed = await verify_password(
+        b.settings.password_hash, user.password_hash if user else None, password
+    )
     if user is None or not ok:
         await b.limiter.hit(f"login:handle:{handle}", window)
         raise Unauthorized("Wrong handle or password.")
     async with b.transaction() as session:
+        if rehashed is not None:  # the hash predates the current cost setting
+            await session.execute(
+                update(User).where(User.id == user.id).values(password_hash=rehashed)
+            )
         token = await do_issue_token(session, user)
     return user, token
 
@@ -239,6 +273,6 @@ async def create_user(
     """Create a user directly (admin CLI), whatever the registration mode."""
     handle = check_handle(handle)
     check_password(password)
-    password_hash = await _hash_password(password)
+    password_hash = await hash_password(b.settings.password_hash, password)
     async with b.transaction() as session:
         return await do_create_user(session, handle, password_hash, display_name, is_admin)

@@ -13,6 +13,7 @@ from voxbox.config import Settings
 from voxbox.core.events import PENDING_ENVELOPES
 from voxbox.core.ratelimit import RateLimiter, make_rate_limiter
 from voxbox.core.tokens import TokenCache
+from voxbox.core.writer import WriteQueue, publish
 from voxbox.db.engine import Database
 from voxbox.events.bus import EventBus, make_bus
 from voxbox.jobs.runner import JobRunner
@@ -30,13 +31,22 @@ class Backends:
     jobs: JobRunner
     recordings: AnalyzerCache  # voice drafts analysed as they stream in (see core/uploads)
     tokens: TokenCache
+    writes: WriteQueue  # the batched write path (core/writer.py)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Backends:
+        db = Database(settings.effective_database_url)
+        bus = make_bus(settings.redis_url)
         return cls(
             settings=settings,
-            db=Database(settings.effective_database_url),
-            bus=make_bus(settings.redis_url),
+            db=db,
+            bus=bus,
+            writes=WriteQueue(
+                db,
+                bus,
+                max_batch=settings.limits.write_batch_max,
+                writers=1 if db.is_sqlite else settings.limits.write_batches_in_flight,
+            ),
             limiter=make_rate_limiter(settings.redis_url),
             store=make_blob_store(settings.storage_url, settings.data_dir),
             jobs=JobRunner(),
@@ -53,6 +63,7 @@ class Backends:
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         await self.db.migrate()
         await self.bus.start()
+        self.writes.start()
 
     @property
     def spool_dir(self) -> Path:
@@ -60,6 +71,7 @@ class Backends:
         return self.settings.data_dir / "tmp"
 
     async def close(self) -> None:
+        await self.writes.close()
         await self.jobs.close()
         await self.store.close()
         await self.bus.close()
@@ -70,14 +82,13 @@ class Backends:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A write transaction. Events logged in it are published after it commits, never before.
 
-        This is the only place that publishes logged events.
+        For writes off the hot path; posts go through ``writes`` (the batched write queue).
         """
         async with self.db.write_gate(), self.db.sessions() as session:
             async with session.begin():
                 yield session
             envelopes = session.info.pop(PENDING_ENVELOPES, [])
-        for envelope in envelopes:
-            await self.bus.publish(envelope)
+        await publish(self.bus, envelopes)
 
     def read(self) -> contextlib.AbstractAsyncContextManager[AsyncSession]:
         """A session for reads; nothing is committed."""

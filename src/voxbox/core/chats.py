@@ -1,22 +1,38 @@
-"""Chats: direct, group and self chats, membership, and who may see a chat."""
+"""Chats: direct, group and self chats, membership, and who may see a chat.
+
+Every membership change costs a fixed number of statements, whatever the number of members:
+members are inserted in one statement, each member's view of the chat is loaded for all of them
+at once (``load_chat_for``), and the events go to the log in one ``log_events`` call.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbox.core.access import access_chat, active_member_ids, check_active
 from voxbox.core.backends import Backends
 from voxbox.core.errors import Conflict, Forbidden, Invalid, NotFound
-from voxbox.core.events import NewEvent, log_event, log_events
-from voxbox.core.views import ChatOut, MemberRemovedOut, load_chat, load_chats
+from voxbox.core.events import EventType, NewEvent, log_events
+from voxbox.core.views import (
+    ChatOut,
+    MemberOut,
+    MemberRemovedOut,
+    load_chat,
+    load_chat_for,
+    load_chats,
+    new_chat_view,
+)
 from voxbox.db.models import Chat, Member, User
 from voxbox.ids import new_id
 from voxbox.timeutil import utcnow
 
+# Members go in with one Core statement: the ORM's bulk path costs more than the insert.
+MEMBERS = cast(Table, Member.__table__)
 SELF_TITLE = "Message yourself"
 MAX_TITLE = 128
 
@@ -40,37 +56,60 @@ def _new_chat(kind: str, title: str | None, unique_key: str | None) -> Chat:
     )
 
 
-async def _announce(
-    session: AsyncSession, chat: Chat, created_for: Sequence[str], updated_for: Sequence[str] = ()
-) -> None:
-    """Log chat.created / chat.updated, each user getting the chat as they see it.
-
-    All in one batch, so the users' rows are locked once and in order.
-    """
-    await session.flush()
-    await log_events(
-        session,
-        [NewEvent([u], "chat.created", await load_chat(session, u, chat)) for u in created_for]
-        + [NewEvent([u], "chat.updated", await load_chat(session, u, chat)) for u in updated_for],
-    )
-
-
-async def do_create_self_chat(session: AsyncSession, user: User) -> Chat:
-    """The user's "Message yourself" chat. Runs inside the registering transaction."""
-    chat = _new_chat("self", SELF_TITLE, f"self:{user.id}")
-    session.add(chat)
-    session.add(Member(chat_id=chat.id, user_id=user.id, role="admin", joined_id=_marker()))
-    await _announce(session, chat, [user.id])
-    return chat
-
-
 def _marker() -> str:
     """A membership boundary: sorts after every message id made so far (ids are time-sortable)."""
     return new_id()
 
 
+async def _do_create_chat(
+    session: AsyncSession, chat: Chat, members: Sequence[tuple[str, str, str, str]]
+) -> ChatOut:
+    """Insert a new chat and its members ``(user id, handle, display name, role)``, and log
+    ``chat.created`` for them: one view, the same for all (no messages yet), logged once.
+
+    Runs inside a write transaction; the members' users exist.
+    """
+    session.add(chat)
+    await session.flush()
+    marker = _marker()
+    await session.execute(
+        insert(MEMBERS),
+        [
+            {"chat_id": chat.id, "user_id": uid, "role": role, "joined_id": marker}
+            for uid, _, _, role in members
+        ],
+    )
+    view = new_chat_view(
+        chat,
+        [
+            MemberOut(handle=handle, display_name=name, role=role)
+            for _, handle, name, role in members
+        ],
+    )
+    await log_events(session, [NewEvent([m[0] for m in members], "chat.created", view)])
+    return view
+
+
+def _events(type: EventType, views: Mapping[str, ChatOut]) -> list[NewEvent]:
+    """One event per distinct view: users who see the chat alike share one logged payload."""
+    groups: dict[int, tuple[ChatOut, list[str]]] = {}
+    for user_id, view in views.items():
+        groups.setdefault(id(view), (view, []))[1].append(user_id)
+    return [NewEvent(user_ids, type, view) for view, user_ids in groups.values()]
+
+
+async def do_create_self_chat(session: AsyncSession, user: User) -> Chat:
+    """The user's "Message yourself" chat. Runs inside the registering transaction."""
+    chat = _new_chat("self", SELF_TITLE, f"self:{user.id}")
+    await _do_create_chat(session, chat, [(user.id, user.handle, user.display_name, "admin")])
+    return chat
+
+
 async def list_chats(b: Backends, user: User) -> list[ChatOut]:
-    """Every chat the user is or was a member of, newest activity first."""
+    """Every chat the user is or was a member of, newest activity first.
+
+    A fixed number of queries, whatever the number of chats and members (see load_chat_views).
+    """
     async with b.read() as session:
         chats = await session.scalars(
             select(Chat)
@@ -92,23 +131,30 @@ async def create_direct(b: Backends, user: User, handle: str) -> tuple[ChatOut, 
 
     Naming oneself gives one's self chat.
     """
+    wanted = handle.strip().lower()
     for _attempt in range(2):
         try:
             async with b.transaction() as session:
-                other = await _user_by_handle(session, handle)
+                both = (
+                    await session.execute(
+                        select(User.id, User.handle, User.display_name).where(
+                            or_(User.id == user.id, User.handle == wanted)
+                        )
+                    )
+                ).all()
+                other = next((row for row in both if row.handle == wanted), None)
+                if other is None:
+                    raise NotFound(f"No user {handle!r}.")
                 key = f"self:{user.id}" if other.id == user.id else _direct_key(user.id, other.id)
                 chat = await session.scalar(select(Chat).where(Chat.unique_key == key))
                 if chat is not None:
                     return await load_chat(session, user.id, chat), False
-                chat = _new_chat("direct", None, key)
-                session.add(chat)
-                marker = _marker()
-                for uid in (user.id, other.id):
-                    session.add(
-                        Member(chat_id=chat.id, user_id=uid, role="member", joined_id=marker)
-                    )
-                await _announce(session, chat, [user.id, other.id])
-                return await load_chat(session, user.id, chat), True
+                view = await _do_create_chat(
+                    session,
+                    _new_chat("direct", None, key),
+                    [(uid, h, name, "member") for uid, h, name in both],
+                )
+                return view, True
         except IntegrityError:
             continue  # the other side created it at the same moment; read theirs
     raise Conflict("The chat is being created; try again.")
@@ -119,6 +165,7 @@ def _direct_key(a: str, b: str) -> str:
 
 
 async def create_group(b: Backends, user: User, title: str, handles: Sequence[str]) -> ChatOut:
+    """A new group of user (its admin) and the users named. A fixed number of statements."""
     title = title.strip()
     if not 1 <= len(title) <= MAX_TITLE:
         raise Invalid(f"A group title has 1 to {MAX_TITLE} characters.")
@@ -126,18 +173,21 @@ async def create_group(b: Backends, user: User, title: str, handles: Sequence[st
     if len(wanted) + 1 > b.settings.limits.group_max_members:
         raise Invalid(f"A group has at most {b.settings.limits.group_max_members} members.")
     async with b.transaction() as session:
-        users = list(await session.scalars(select(User).where(User.handle.in_(wanted))))
-        unknown = wanted - {u.handle for u in users}
+        rows = (
+            await session.execute(
+                select(User.id, User.handle, User.display_name).where(
+                    or_(User.id == user.id, User.handle.in_(wanted))
+                )
+            )
+        ).all()
+        unknown = wanted - {row.handle for row in rows}
         if unknown:
             raise Invalid(f"Unknown handles: {', '.join(sorted(unknown))}.")
-        chat = _new_chat("group", title, None)
-        session.add(chat)
-        marker = _marker()
-        session.add(Member(chat_id=chat.id, user_id=user.id, role="admin", joined_id=marker))
-        for other in users:
-            session.add(Member(chat_id=chat.id, user_id=other.id, role="member", joined_id=marker))
-        await _announce(session, chat, [user.id, *(u.id for u in users)])
-        return await load_chat(session, user.id, chat)
+        return await _do_create_chat(
+            session,
+            _new_chat("group", title, None),
+            [(uid, h, name, "admin" if uid == user.id else "member") for uid, h, name in rows],
+        )
 
 
 async def _access_group_as_admin(
@@ -151,7 +201,11 @@ async def _access_group_as_admin(
 
 
 async def add_member(b: Backends, user: User, chat_id: str, handle: str) -> ChatOut:
-    """Add someone to a group (group admins only). They see messages from now on."""
+    """Add someone to a group (group admins only). They see messages from now on.
+
+    They get ``chat.created``; the other members ``chat.updated``, each with the chat as they
+    see it. A fixed number of statements, whatever the size of the group.
+    """
     async with b.transaction() as session:
         chat, me = await _access_group_as_admin(session, user, chat_id)
         if me.role != "admin":
@@ -168,10 +222,18 @@ async def add_member(b: Backends, user: User, chat_id: str, handle: str) -> Chat
                 Member(chat_id=chat.id, user_id=other.id, role="member", joined_id=_marker())
             )
         else:
-            existing.joined_id, existing.left_id, existing.role = _marker(), None, "member"
+            # What was read before leaving is before the new join: nothing to keep.
+            existing.joined_id, existing.left_id = _marker(), None
+            existing.role, existing.last_read_id = "member", None
         chat.updated_at = utcnow()
-        await _announce(session, chat, [other.id], current)
-        return await load_chat(session, user.id, chat)
+        await session.flush()
+        views = await load_chat_for(session, chat, [*current, other.id])
+        await log_events(
+            session,
+            _events("chat.created", {other.id: views[other.id]})
+            + _events("chat.updated", {uid: views[uid] for uid in current}),
+        )
+        return views[user.id]
 
 
 async def remove_member(b: Backends, user: User, chat_id: str, handle: str) -> None:
@@ -192,25 +254,32 @@ async def remove_member(b: Backends, user: User, chat_id: str, handle: str) -> N
         member.left_id = _marker()
         was_admin, member.role = member.role == "admin", "member"
         chat.updated_at = utcnow()
-        await log_event(
-            session,
-            recipients,
-            "member.removed",
-            MemberRemovedOut(chat_id=chat.id, handle=target.handle),
-        )
+        events = [
+            NewEvent(
+                recipients,
+                "member.removed",
+                MemberRemovedOut(chat_id=chat.id, handle=target.handle),
+            )
+        ]
         if was_admin:
             await session.flush()
-            await _promote_if_adminless(session, chat)
+            events += await _promote_if_adminless(session, chat)
+        await log_events(session, events)
 
 
-async def _promote_if_adminless(session: AsyncSession, chat: Chat) -> None:
+async def _promote_if_adminless(session: AsyncSession, chat: Chat) -> list[NewEvent]:
+    """Make the longest-standing member admin if no member is; the ``chat.updated`` events
+    that tell the members (each their own view). Runs inside a write transaction."""
     members = list(
         await session.scalars(
             select(Member)
             .where(Member.chat_id == chat.id, Member.left_id.is_(None))
-            .order_by(Member.joined_id)
+            # Members who joined together (the group's creation) in the order they registered.
+            .order_by(Member.joined_id, Member.user_id)
         )
     )
-    if members and all(m.role != "admin" for m in members):
-        members[0].role = "admin"
-        await _announce(session, chat, [], [m.user_id for m in members])
+    if not members or any(m.role == "admin" for m in members):
+        return []
+    members[0].role = "admin"
+    await session.flush()
+    return _events("chat.updated", await load_chat_for(session, chat, [m.user_id for m in members]))

@@ -12,6 +12,10 @@ class VoxboxError(Exception):
         super().__init__(detail)
         self.detail = detail
 
+    def extensions(self) -> dict[str, object]:
+        """Extra members of the problem body (RFC 9457 extensions); none by default."""
+        return {}
+
 
 class BadRequest(VoxboxError):
     pass
@@ -35,6 +39,20 @@ class Conflict(VoxboxError):
 
 class PayloadTooLarge(VoxboxError):
     status, code, title = 413, "payload_too_large", "Payload too large"
+
+
+class TooLong(PayloadTooLarge):
+    """Audio longer than the limit for its kind. The problem body adds ``reason: "too_long"``,
+    ``limit_ms`` and ``duration_ms`` (what the file claims or was found to last; null when
+    only "more than the limit" is known)."""
+
+    def __init__(self, detail: str, *, limit_ms: int, duration_ms: int | None) -> None:
+        super().__init__(detail)
+        self.limit_ms = limit_ms
+        self.duration_ms = duration_ms
+
+    def extensions(self) -> dict[str, object]:
+        return {"reason": "too_long", "limit_ms": self.limit_ms, "duration_ms": self.duration_ms}
 
 
 class UnsupportedMedia(VoxboxError):

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Literal, cast, get_args
 
 from pydantic import BaseModel
-from sqlalchemy import Table, case, insert, select, update
+from sqlalchemy import Connection, Table, case, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
+from voxbox.core.views import (
+    ChatOut,
+    MediaOut,
+    MemberRemovedOut,
+    MessageOut,
+    PresenceOut,
+    ReceiptOut,
+)
 from voxbox.db.models import Event, User
-from voxbox.db.queries import dialect_name
 from voxbox.events.bus import Envelope, EventBus
 from voxbox.timeutil import utcnow
 
@@ -22,24 +29,40 @@ PENDING_ENVELOPES = "voxbox_pending_envelopes"
 USERS = cast(Table, User.__table__)
 EVENTS = cast(Table, Event.__table__)
 
-LOGGED_TYPES = frozenset(
-    {
-        "message.created",
-        "message.updated",
-        "receipt",
-        "chat.created",
-        "chat.updated",
-        "member.removed",
-        "media.ready",
-        "media.failed",
-    }
-)
+EventType = Literal[
+    "message.created",
+    "message.updated",
+    "receipt",
+    "chat.created",
+    "chat.updated",
+    "member.removed",
+    "media.ready",
+    "media.failed",
+]
+EphemeralType = Literal["presence"]
+
+# What each event's ``data`` is (API.md, "Events"). Logged events go through ``append_events``;
+# ephemeral ones through ``publish_ephemeral``; both refuse data of another shape.
+EVENT_SCHEMAS: dict[str, type[BaseModel]] = {
+    "message.created": MessageOut,
+    "message.updated": MessageOut,
+    "receipt": ReceiptOut,
+    "chat.created": ChatOut,
+    "chat.updated": ChatOut,
+    "member.removed": MemberRemovedOut,
+    "media.ready": MediaOut,
+    "media.failed": MediaOut,
+    "presence": PresenceOut,
+}
+LOGGED_TYPES: frozenset[str] = frozenset(get_args(EventType))
 
 
-def encode(data: BaseModel | dict[str, Any]) -> str:
-    if isinstance(data, BaseModel):
-        return data.model_dump_json()
-    return json.dumps(data, separators=(",", ":"))
+def _checked(type: str, data: BaseModel) -> str:
+    """The event's data as JSON, once it is known to be of the type's schema."""
+    schema = EVENT_SCHEMAS[type]
+    if not isinstance(data, schema):
+        raise TypeError(f"{type} carries {schema.__name__}, not {data.__class__.__name__}")
+    return data.model_dump_json()
 
 
 @dataclass(frozen=True)
@@ -47,12 +70,12 @@ class NewEvent:
     """One event for some users, to be logged by ``log_events``."""
 
     user_ids: Iterable[str]
-    type: str
-    data: BaseModel | dict[str, Any]
+    type: EventType
+    data: BaseModel
     message_id: str | None = None
 
 
-async def lock_users(session: AsyncSession, user_ids: Iterable[str]) -> None:
+def lock_user_rows(conn: Connection, user_ids: Iterable[str]) -> None:
     """Lock users' rows (their event seqs) in id order, before anything else in a transaction.
 
     A transaction that logs events for several users takes every lock it needs at once and in
@@ -60,40 +83,41 @@ async def lock_users(session: AsyncSession, user_ids: Iterable[str]) -> None:
     conflict with the ``KEY SHARE`` locks foreign-key inserts take. SQLite needs none (one
     writer at a time).
     """
-    if dialect_name(session) != "sqlite":
-        await session.execute(
-            select(User.id)
-            .where(User.id.in_(sorted(set(user_ids))))
-            .order_by(User.id)
+    if conn.dialect.name != "sqlite":
+        conn.execute(
+            select(USERS.c.id)
+            .where(USERS.c.id.in_(sorted(set(user_ids))))
+            .order_by(USERS.c.id)
             .with_for_update(key_share=True)
         )
 
 
-async def log_events(session: AsyncSession, events: Sequence[NewEvent]) -> None:
-    """Append events to users' logs, in the given order per user, in two statements.
+def append_events(conn: Connection, events: Sequence[NewEvent]) -> list[Envelope]:
+    """Append events to users' logs, in the given order per user, in two statements; returns
+    the envelopes to publish once the transaction has committed.
 
-    Runs inside a write transaction (Backends.transaction), which publishes them after commit.
-    Seqs are allocated by bumping ``users.last_seq`` once per user for the whole batch.
+    Seqs are allocated by bumping ``users.last_seq`` once per user for the whole batch. This is
+    the one implementation: the batched writer calls it on its connection, ``log_events`` on a
+    session's.
     """
     per_event = [(sorted(set(e.user_ids)), e) for e in events]
     counts: Counter[str] = Counter(uid for uids, _ in per_event for uid in uids)
     if not counts:
-        return
-    await lock_users(session, counts)
-    bump = case(*((User.id == uid, n) for uid, n in counts.items()), else_=0)
-    rows = await session.execute(
+        return []
+    lock_user_rows(conn, counts)
+    bump = case(*((USERS.c.id == uid, n) for uid, n in counts.items()), else_=0)
+    rows = conn.execute(
         update(USERS)
-        .where(User.id.in_(list(counts)))
-        .values(last_seq=User.last_seq + bump)
-        .returning(User.id, User.last_seq)
+        .where(USERS.c.id.in_(list(counts)))
+        .values(last_seq=USERS.c.last_seq + bump)
+        .returning(USERS.c.id, USERS.c.last_seq)
     )
     next_seq = {uid: int(last) - counts[uid] + 1 for uid, last in rows.all()}
     now = utcnow()
     inserts: list[dict[str, Any]] = []
-    pending = session.info.setdefault(PENDING_ENVELOPES, [])
+    envelopes = []
     for uids, event in per_event:
-        assert event.type in LOGGED_TYPES, event.type
-        payload = encode(event.data)
+        payload = _checked(event.type, event.data)
         seqs = []
         for uid in uids:
             seq = next_seq[uid]
@@ -109,15 +133,40 @@ async def log_events(session: AsyncSession, events: Sequence[NewEvent]) -> None:
                     "created_at": now,
                 }
             )
-        pending.append(Envelope(event.type, payload, tuple(seqs)))
-    await session.execute(insert(EVENTS), inserts)
+        envelopes.append(Envelope(event.type, payload, tuple(seqs)))
+    conn.execute(insert(EVENTS), inserts)
+    return envelopes
+
+
+async def lock_users(session: AsyncSession, user_ids: Iterable[str]) -> None:
+    """``lock_user_rows`` inside a session's transaction."""
+    await session.run_sync(_lock_in_session, list(user_ids))
+
+
+def _lock_in_session(session: Session, user_ids: list[str]) -> None:
+    session.flush()
+    lock_user_rows(session.connection(), user_ids)
+
+
+async def log_events(session: AsyncSession, events: Sequence[NewEvent]) -> None:
+    """Append events inside a session's write transaction (Backends.transaction), which
+    publishes them after commit."""
+    if not events:
+        return
+    envelopes = await session.run_sync(_append_in_session, events)
+    session.info.setdefault(PENDING_ENVELOPES, []).extend(envelopes)
+
+
+def _append_in_session(session: Session, events: Sequence[NewEvent]) -> list[Envelope]:
+    session.flush()  # the changes events describe come first (and take their locks first)
+    return append_events(session.connection(), events)
 
 
 async def log_event(
     session: AsyncSession,
     user_ids: Iterable[str],
-    type: str,
-    data: BaseModel | dict[str, Any],
+    type: EventType,
+    data: BaseModel,
     *,
     message_id: str | None = None,
 ) -> None:
@@ -126,11 +175,11 @@ async def log_event(
 
 
 async def publish_ephemeral(
-    bus: EventBus, user_ids: Sequence[str], type: str, data: BaseModel | dict[str, Any]
+    bus: EventBus, user_ids: Sequence[str], type: EphemeralType, data: BaseModel
 ) -> None:
     """Send an event that is not logged (presence) to users' live connections."""
     if user_ids:
-        await bus.publish(Envelope(type, encode(data), tuple((u, None) for u in user_ids)))
+        await bus.publish(Envelope(type, _checked(type, data), tuple((u, None) for u in user_ids)))
 
 
 async def events_after(

@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from collections.abc import Sequence
-from typing import Literal
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Literal, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
+from voxbox.config import LimitsSettings
 from voxbox.core.access import (
     access_chat,
-    access_chat_members,
     access_message,
     active_member_ids,
+    can_see,
     check_active,
+    may_fetch_media,
+    may_post_media,
 )
 from voxbox.core.backends import Backends
-from voxbox.core.errors import Forbidden, Invalid, NotFound
-from voxbox.core.events import log_event
-from voxbox.core.media import access_media, finish_upload, release_media
+from voxbox.core.errors import Forbidden, Invalid, NotFound, VoxboxError
+from voxbox.core.events import NewEvent, append_events, log_event
+from voxbox.core.media import finish_upload, release_media
 from voxbox.core.receipts import do_mark_delivered, undelivered
 from voxbox.core.views import MessageOut, load_messages, media_out, message_out, visible_to
+from voxbox.core.writer import BatchResult
 from voxbox.db.models import Chat, HiddenMessage, Media, Member, Message, Star, User
 from voxbox.db.queries import insert_ignoring_conflicts
 from voxbox.ids import new_id
@@ -46,6 +54,65 @@ def check_client_id(client_id: str) -> str:
     return client_id
 
 
+@dataclass(frozen=True)
+class NewMessage:
+    """One message to post, checked for its own fields (``check_new_message``)."""
+
+    chat_id: str
+    client_id: str
+    kind: str
+    text: str | None = None
+    reply_to_id: str | None = None
+    forwarded_from_id: str | None = None
+    media_id: str | None = None
+    view_once: bool = False
+
+
+@dataclass(frozen=True)
+class Post:
+    """One caller's messages, posted together or not at all (a forward posts several)."""
+
+    sender_id: str
+    sender_handle: str
+    messages: tuple[NewMessage, ...]
+
+
+@dataclass(frozen=True)
+class Posted:
+    """The messages a post created, or, for a client_id used before, the first message's id."""
+
+    messages: tuple[MessageOut, ...] = ()
+    existing_id: str | None = None
+
+
+def check_new_message(
+    limits: LimitsSettings,
+    chat_id: str,
+    *,
+    client_id: str,
+    kind: Literal["text", "voice", "audio"],
+    text: str | None,
+    reply_to: str | None,
+    view_once: bool,
+    media_id: str | None,
+    upload_id: str | None,
+) -> NewMessage:
+    """The message's own fields, checked (nothing read, nothing written)."""
+    check_client_id(client_id)
+    if kind == "text":
+        if media_id is not None or upload_id is not None:
+            raise Invalid("A text message has no media.")
+        text = check_text(text, limits.max_text_chars)
+    else:
+        if text is not None:
+            raise Invalid("Voice and audio messages have no text.")
+        if (media_id is None) == (upload_id is None):
+            raise Invalid("A voice or audio message needs exactly one of media_id, upload_id.")
+    if view_once and kind != "voice":
+        raise Invalid("Only voice messages can be view-once.")
+    return NewMessage(chat_id, client_id, kind, text, reply_to, None, media_id, view_once)
+
+
 async def send_message(
     b: Backends,
     sender: User,
@@ -62,122 +129,214 @@ async def send_message(
     """Post a message; returns it and whether it is new.
 
     The same client_id from the same sender returns the first message (False), also when both
-    calls race: the unique (sender, client_id) index decides and the loser reads the winner.
-    The message and its message.created events commit together.
+    calls race. Everything is checked before anything is written or finished: a voice message
+    sent from an upload with a bad ``reply_to`` leaves the upload as it was. The message and
+    its message.created events commit together, in a batch with other posts (``core/writer``).
     """
     started = time.perf_counter()
-    check_client_id(client_id)
-    media_kind = kind != "text"
-    if media_kind:
-        if text is not None:
-            raise Invalid("Voice and audio messages have no text.")
-        if (media_id is None) == (upload_id is None):
-            raise Invalid("A voice or audio message needs exactly one of media_id, upload_id.")
-    else:
-        if media_id is not None or upload_id is not None:
-            raise Invalid("A text message has no media.")
-        text = check_text(text, b.settings.limits.max_text_chars)
-    if view_once and kind != "voice":
-        raise Invalid("Only voice messages can be view-once.")
-    if upload_id is not None:
-        # Finishing may take a while (processing): check first, then finish outside the write.
-        async with b.read() as session:
-            existing = await _by_client_id(session, sender, client_id)
-            if existing is not None:
-                return existing, False
-            _, member = await access_chat(session, sender.id, chat_id)
-            check_active(member)
-        media_id = (await finish_upload(b, sender, upload_id, kind)).id  # type: ignore[arg-type]
-    try:
-        # A repeated client_id fails the insert on the unique index: answered below.
-        async with b.transaction() as session:
-            chat, member, recipients = await access_chat_members(session, sender.id, chat_id)
-            check_active(member)
-            if reply_to is not None:
-                await _check_reply_target(session, sender.id, chat.id, reply_to)
-            if media_id is not None:
-                media = await access_media(session, sender.id, media_id)
-                if media.kind != kind:
-                    raise Invalid(f"This media is {media.kind}, not {kind}.")
-            view = await do_post(
-                session,
-                chat,
-                sender,
-                recipients,
-                client_id=client_id,
-                kind=kind,
-                text=text,
-                reply_to_id=reply_to,
-                media_id=media_id,
-                view_once=view_once,
-            )
-    except IntegrityError:
-        async with b.read() as session:
-            existing = await _by_client_id(session, sender, client_id)
-        if existing is None:
-            raise
-        return existing, False
-    MESSAGE_SEND_SECONDS.observe(time.perf_counter() - started)
-    return view, True
-
-
-async def _by_client_id(session: AsyncSession, sender: User, client_id: str) -> MessageOut | None:
-    message = await session.scalar(
-        select(Message).where(Message.sender_id == sender.id, Message.client_id == client_id)
-    )
-    return (await load_messages(session, [message], sender.id))[0] if message else None
-
-
-async def _check_reply_target(
-    session: AsyncSession, user_id: str, chat_id: str, target: str
-) -> None:
-    try:
-        message, _, _ = await access_message(session, user_id, target)
-    except NotFound:
-        message = None
-    if message is None or message.chat_id != chat_id:
-        raise Invalid("reply_to must be a message of this chat.")
-
-
-async def do_post(
-    session: AsyncSession,
-    chat: Chat,
-    sender: User,
-    recipients: Sequence[str],
-    *,
-    client_id: str,
-    kind: str,
-    text: str | None,
-    reply_to_id: str | None = None,
-    forwarded_from_id: str | None = None,
-    media_id: str | None = None,
-    view_once: bool = False,
-) -> MessageOut:
-    """Insert a message and log message.created for every current member; returns its view.
-
-    Runs inside a write transaction; the caller checked the sender may post here.
-    """
-    now = utcnow()
-    message = Message(
-        id=new_id(),
-        chat_id=chat.id,
-        sender_id=sender.id,
+    new = check_new_message(
+        b.settings.limits,
+        chat_id,
         client_id=client_id,
         kind=kind,
         text=text,
-        reply_to_id=reply_to_id,
-        forwarded_from_id=forwarded_from_id,
-        media_id=media_id,
+        reply_to=reply_to,
         view_once=view_once,
-        created_at=now,
+        media_id=media_id,
+        upload_id=upload_id,
     )
-    session.add(message)
-    chat.updated_at, chat.last_message_id = now, message.id
-    await session.flush()
-    media = await session.get(Media, media_id) if media_id else None
-    view = message_out(message, sender.handle, media=media_out(media) if media else None)
-    await log_event(session, recipients, "message.created", view, message_id=message.id)
-    return view
+    if upload_id is not None:
+        # Finishing may take a while (processing): check everything first, finish outside the
+        # write; the batch checks again (cheaply) when it posts.
+        async with b.read() as session:
+            existing = await _by_client_id(session, sender.id, client_id)
+            if existing is not None:
+                return existing, False
+            await _check_can_post(session, sender.id, chat_id, reply_to)
+        media = await finish_upload(b, sender, upload_id, kind)  # type: ignore[arg-type]
+        new = replace(new, media_id=media.id)
+    posted = await _post(b, Post(sender.id, sender.handle, (new,)))
+    if posted.existing_id is not None:
+        async with b.read() as session:
+            first = await session.get_one(Message, posted.existing_id)
+            return (await load_messages(session, [first], sender.id))[0], False
+    MESSAGE_SEND_SECONDS.observe(time.perf_counter() - started)
+    return posted.messages[0], True
+
+
+async def _post(b: Backends, post: Post) -> Posted:
+    try:
+        return await b.writes.submit(do_send_messages, post)
+    except IntegrityError:
+        # Another worker committed the same client_id first (PostgreSQL): answer with theirs.
+        if len(post.messages) != 1:
+            raise
+        async with b.read() as session:
+            existing = await session.scalar(
+                select(Message.id).where(
+                    Message.sender_id == post.sender_id,
+                    Message.client_id == post.messages[0].client_id,
+                )
+            )
+        if existing is None:
+            raise
+        return Posted(existing_id=existing)
+
+
+async def _by_client_id(session: AsyncSession, sender_id: str, client_id: str) -> MessageOut | None:
+    message = await session.scalar(
+        select(Message).where(Message.sender_id == sender_id, Message.client_id == client_id)
+    )
+    return (await load_messages(session, [message], sender_id))[0] if message else None
+
+
+async def _check_can_post(
+    session: AsyncSession, user_id: str, chat_id: str, reply_to: str | None
+) -> None:
+    _, member = await access_chat(session, user_id, chat_id)
+    check_active(member)
+    if reply_to is not None:
+        target = await session.scalar(
+            select(Message.id).where(
+                Message.id == reply_to, Message.chat_id == chat_id, can_see(user_id)
+            )
+        )
+        if target is None:
+            raise Invalid(REPLY_ELSEWHERE)
+
+
+REPLY_ELSEWHERE = "reply_to must be a message of this chat."
+MESSAGES = cast(Table, Message.__table__)
+CHATS = cast(Table, Chat.__table__)
+MEMBERS = cast(Table, Member.__table__)
+
+
+def do_send_messages(conn: Connection, posts: list[Post]) -> BatchResult[Posted]:
+    """Post a batch of posts in the caller's transaction: check each, then write them all.
+
+    A post that fails a check gets its error as its outcome and writes nothing; the others go
+    on. The chats are locked first (PostgreSQL) and the ids allocated after, so in every chat id
+    order is commit order. Messages, chats and events are each written with one statement.
+    """
+    chat_ids = sorted({m.chat_id for p in posts for m in p.messages})
+    if conn.dialect.name != "sqlite":
+        conn.execute(
+            select(CHATS.c.id)
+            .where(CHATS.c.id.in_(chat_ids))
+            .order_by(CHATS.c.id)
+            .with_for_update()
+        )
+    active: dict[str, list[str]] = defaultdict(list)
+    former: set[tuple[str, str]] = set()
+    for chat_id, user_id, left_id in conn.execute(
+        select(MEMBERS.c.chat_id, MEMBERS.c.user_id, MEMBERS.c.left_id).where(
+            MEMBERS.c.chat_id.in_(chat_ids)
+        )
+    ):
+        if left_id is None:
+            active[chat_id].append(user_id)
+        else:
+            former.add((chat_id, user_id))
+    keys = [(p.sender_id, m.client_id) for p in posts for m in p.messages]
+    used: dict[tuple[str, str], str] = {
+        (sender_id, client_id): message_id
+        for sender_id, client_id, message_id in conn.execute(
+            select(MESSAGES.c.sender_id, MESSAGES.c.client_id, MESSAGES.c.id).where(
+                tuple_(MESSAGES.c.sender_id, MESSAGES.c.client_id).in_(keys)
+            )
+        )
+    }
+    now = utcnow()
+    outcomes: list[Posted | VoxboxError] = []
+    rows: list[dict[str, Any]] = []
+    events: list[NewEvent] = []
+    last_in_chat: dict[str, str] = {}
+    for post in posts:
+        first = post.messages[0]
+        if len(post.messages) == 1 and (post.sender_id, first.client_id) in used:
+            outcomes.append(Posted(existing_id=used[post.sender_id, first.client_id]))
+            continue
+        try:
+            staged = [_stage(conn, post, m, active, former, now) for m in post.messages]
+        except VoxboxError as exc:
+            outcomes.append(exc)
+            continue
+        for row, view in staged:
+            rows.append(row)
+            used[post.sender_id, row["client_id"]] = row["id"]
+            last_in_chat[row["chat_id"]] = row["id"]
+            events.append(
+                NewEvent(active[row["chat_id"]], "message.created", view, message_id=row["id"])
+            )
+        outcomes.append(Posted(messages=tuple(view for _, view in staged)))
+    if not rows:
+        return BatchResult(outcomes, [])
+    conn.execute(insert(MESSAGES), rows)
+    conn.execute(
+        update(CHATS)
+        .where(CHATS.c.id == bindparam("chat"))
+        .values(updated_at=now, last_message_id=bindparam("last")),
+        [{"chat": chat, "last": last} for chat, last in last_in_chat.items()],
+    )
+    return BatchResult(outcomes, append_events(conn, events))
+
+
+def _stage(
+    conn: Connection,
+    post: Post,
+    new: NewMessage,
+    active: dict[str, list[str]],
+    former: set[tuple[str, str]],
+    now: datetime,
+) -> tuple[dict[str, Any], MessageOut]:
+    """Check one message of a post against the database; its row and its view."""
+    if post.sender_id not in active.get(new.chat_id, ()):
+        if (new.chat_id, post.sender_id) in former:
+            raise Forbidden("You are no longer a member of this chat.")
+        raise NotFound("No such chat.")
+    if new.reply_to_id is not None:
+        target = conn.scalar(
+            select(Message.id).where(
+                Message.id == new.reply_to_id,
+                Message.chat_id == new.chat_id,
+                can_see(post.sender_id),
+            )
+        )
+        if target is None:
+            raise Invalid(REPLY_ELSEWHERE)
+    media = None
+    if new.media_id is not None:
+        with Session(conn) as session:
+            found = session.scalar(
+                select(Media).where(Media.id == new.media_id, may_post_media(post.sender_id))
+            )
+            if found is None:
+                if session.scalar(
+                    select(Media.id).where(
+                        Media.id == new.media_id, may_fetch_media(post.sender_id)
+                    )
+                ):
+                    raise Invalid("A view-once voice message cannot be sent again.")
+                raise NotFound("No such media.")
+            if found.kind != new.kind:
+                raise Invalid(f"This media is {found.kind}, not {new.kind}.")
+            media = media_out(found)
+    message = Message(
+        id=new_id(),
+        chat_id=new.chat_id,
+        sender_id=post.sender_id,
+        client_id=new.client_id,
+        kind=new.kind,
+        text=new.text,
+        reply_to_id=new.reply_to_id,
+        forwarded_from_id=new.forwarded_from_id,
+        media_id=new.media_id,
+        view_once=new.view_once,
+        created_at=now,
+        deleted_at=None,
+    )
+    row = {c.key: getattr(message, c.key) for c in MESSAGES.columns}
+    return row, message_out(message, post.sender_handle, media=media)
 
 
 async def list_messages(
@@ -254,30 +413,25 @@ async def forward_message(
     max_chats = b.settings.limits.forward_max_chats
     if not 1 <= len(unique) <= max_chats:
         raise Invalid(f"Forward to 1 to {max_chats} chats at a time.")
-    async with b.transaction() as session:
+    async with b.read() as session:
         source, _, _ = await access_message(session, user.id, message_id)
-        if source.deleted_at is not None:
-            raise Invalid("A deleted message cannot be forwarded.")
-        if source.view_once:
-            raise Invalid("A view-once message cannot be forwarded.")
-        posted = []
-        for chat_id in unique:
-            chat, member, recipients = await access_chat_members(session, user.id, chat_id)
-            check_active(member)
-            posted.append(
-                await do_post(
-                    session,
-                    chat,
-                    user,
-                    recipients,
-                    client_id=new_id(),
-                    kind=source.kind,
-                    text=source.text,
-                    forwarded_from_id=source.id,
-                    media_id=source.media_id,
-                )
-            )
-        return posted
+    if source.deleted_at is not None:
+        raise Invalid("A deleted message cannot be forwarded.")
+    if source.view_once:
+        raise Invalid("A view-once message cannot be forwarded.")
+    copies = tuple(
+        NewMessage(
+            chat_id,
+            client_id=new_id(),
+            kind=source.kind,
+            text=source.text,
+            forwarded_from_id=source.id,
+            media_id=source.media_id,
+        )
+        for chat_id in unique
+    )
+    posted = await _post(b, Post(user.id, user.handle, copies))
+    return list(posted.messages)
 
 
 async def star(b: Backends, user: User, message_id: str, starred: bool) -> None:

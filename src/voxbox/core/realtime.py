@@ -15,16 +15,29 @@ from typing import Literal
 
 from voxbox.core.access import access_chat, active_member_ids, check_active
 from voxbox.core.backends import Backends
+from voxbox.core.errors import Invalid
 from voxbox.core.events import events_after, latest_seq, publish_ephemeral
 from voxbox.core.views import PresenceOut
 from voxbox.db.models import User
 from voxbox.events.bus import Subscription
 
 REPLAY_PAGE = 1000
+# The highest position (seq) a client may resume from or ack. JavaScript numbers hold integers
+# exactly up to 2^53, and the web app starts a new device at 2^53 - 1; anything higher is not a
+# position at all (and would overflow the database's 64-bit integers).
+MAX_POSITION = 2**53
 
 
 class StreamOverflow(Exception):
     """The client fell too far behind; it should reconnect and resume from its last seq."""
+
+
+def check_position(seq: int) -> int:
+    """``seq`` as a position in a user's log: a negative one means 0 (the log's start); one
+    above MAX_POSITION is Invalid (422)."""
+    if seq > MAX_POSITION:
+        raise Invalid(f"A position (seq) is at most 2^53 ({MAX_POSITION}).")
+    return max(0, seq)
 
 
 class EventStream:
@@ -88,10 +101,13 @@ class EventStream:
 
 @asynccontextmanager
 async def open_stream(b: Backends, user: User, after: int) -> AsyncIterator[EventStream]:
-    """Subscribe first, then replay: nothing committed in between can slip through."""
+    """Subscribe first, then replay: nothing committed in between can slip through.
+
+    ``after`` is checked with ``check_position`` (Invalid above 2^53)."""
+    after = check_position(after)
     sub = b.bus.subscribe(user.id, b.settings.limits.websocket_queue)
     try:
-        yield EventStream(b, sub, max(0, after))
+        yield EventStream(b, sub, after)
     finally:
         b.bus.unsubscribe(sub)
 
@@ -108,7 +124,9 @@ async def poll(
     Returns (frames, seq, reset); ``reset`` when ``after`` was past the end of the log: then
     there are no frames and ``seq`` is the log's end, to start again from. Otherwise ``ack``
     (if given) is called with ``after`` at once: the client has handled the events up to it.
+    ``after`` above 2^53 is Invalid (422).
     """
+    after = check_position(after)
     timeout = min(max(timeout, 0.0), b.settings.limits.longpoll_max_seconds)
     async with open_stream(b, user, after) as stream:
         if await stream.reset_if_past_end():

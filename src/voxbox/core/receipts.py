@@ -2,25 +2,43 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NamedTuple, Protocol, cast
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbox.core.access import access_chat, access_message
 from voxbox.core.backends import Backends
-from voxbox.core.errors import Invalid
-from voxbox.core.events import USERS, NewEvent, lock_users, log_event, log_events
-from voxbox.core.views import ReceiptOut, load_chat, load_messages, visible_to
-from voxbox.db.models import Event, Message, Receipt, User
+from voxbox.core.errors import Forbidden, Invalid, VoxboxError
+from voxbox.core.events import (
+    USERS,
+    NewEvent,
+    append_events,
+    lock_user_rows,
+    lock_users,
+    log_event,
+    log_events,
+)
+from voxbox.core.views import (
+    MessageReceiptOut,
+    MessageReceiptsOut,
+    ReceiptOut,
+    load_chat,
+    load_messages,
+    visible_to,
+)
+from voxbox.core.writer import BatchResult
+from voxbox.db.models import Chat, Event, Member, Message, Receipt, User
 from voxbox.db.queries import insert_ignoring_conflicts
+from voxbox.events.bus import Envelope
 from voxbox.timeutil import utcnow
 
 log = logging.getLogger(__name__)
+Kind = Literal["delivered", "read", "played"]
 
 
 async def undelivered(
@@ -40,25 +58,45 @@ async def undelivered(
     return [m for m in others if m.id not in done]
 
 
-async def _log_receipts(
-    session: AsyncSession,
-    handle: str,
-    messages: Sequence[Message],
-    kind: Literal["delivered", "read", "played"],
-    at: datetime,
-) -> None:
-    """Tell each message's sender that ``handle`` got, read or played it."""
-    await log_events(
-        session,
-        [
-            NewEvent(
-                [m.sender_id],
-                "receipt",
-                ReceiptOut(message_id=m.id, chat_id=m.chat_id, handle=handle, kind=kind, at=at),
-            )
-            for m in messages
-        ],
-    )
+class SentMessage(Protocol):
+    """What a receipt needs to know of a message (an ORM row or a ``MessageRef``)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def chat_id(self) -> str: ...
+    @property
+    def sender_id(self) -> str: ...
+
+
+class MessageRef(NamedTuple):
+    id: str
+    chat_id: str
+    sender_id: str
+
+
+def receipt_events(
+    new: Iterable[tuple[SentMessage, str]], kind: Kind, at: datetime
+) -> list[NewEvent]:
+    """The events telling senders about new receipts of one kind, ``(message, handle)`` pairs
+    written in one transaction: one event per message, naming every handle.
+
+    So in a group, what one write records for a message is one event to its sender, not one
+    per member; in a direct chat each message has one recipient, hence one handle per event.
+    """
+    by_message: dict[str, tuple[SentMessage, set[str]]] = {}
+    for message, handle in new:
+        by_message.setdefault(message.id, (message, set()))[1].add(handle)
+    return [
+        NewEvent(
+            [m.sender_id],
+            "receipt",
+            ReceiptOut(
+                message_id=m.id, chat_id=m.chat_id, handles=sorted(handles), kind=kind, at=at
+            ),
+        )
+        for m, handles in by_message.values()
+    ]
 
 
 async def do_mark_delivered(session: AsyncSession, user: User, messages: Sequence[Message]) -> None:
@@ -74,126 +112,128 @@ async def do_mark_delivered(session: AsyncSession, user: User, messages: Sequenc
             [{"message_id": m.id, "user_id": user.id, "delivered_at": now} for m in candidates],
         )
     )
-    await _log_receipts(
-        session, user.handle, [m for m in candidates if m.id in inserted], "delivered", now
+    await log_events(
+        session,
+        receipt_events(
+            ((m, user.handle) for m in candidates if m.id in inserted), "delivered", now
+        ),
     )
 
 
-async def ack_many(b: Backends, acks: Mapping[str, tuple[User, int]]) -> None:
+@dataclass(frozen=True)
+class Acks:
+    """One round of acks: user id -> (handle, highest seq acked), and who ``may_hold``."""
+
+    seqs: Mapping[str, tuple[str, int]]
+    may_hold: Set[str] = frozenset()
+
+
+async def ack_many(
+    b: Backends, acks: Mapping[str, tuple[User, int]], *, may_hold: Set[str] = frozenset()
+) -> set[str]:
     """Users' clients handled their events up to a seq (user id -> (user, seq)): the messages
-    in them are delivered. One transaction for all, so acks from many sockets cost one write.
+    in them are delivered. One transaction for all, so acks from many sockets cost one write,
+    and each message's new delivered receipts are one event to its sender.
+
+    The acks of users in ``may_hold`` that cover a message of a group are not written; their
+    ids are returned, for the caller to pass again (without ``may_hold``) once more members had
+    time to ack (see ``AckWriter``).
     """
-    async with b.transaction() as session:
-        rows = await session.execute(
-            select(User.id, User.acked_seq, User.last_seq).where(User.id.in_(list(acks)))
-        )
-        ranges = {
-            uid: (acked, min(acks[uid][1], last))
-            for uid, acked, last in rows.all()
-            if min(acks[uid][1], last) > acked
-        }
-        if not ranges:
-            return
-        delivered = (
-            await session.execute(
-                select(Event.user_id, Message)
-                .join(Message, Message.id == Event.message_id)
-                .where(
-                    Event.type == "message.created",
-                    or_(
-                        *(
-                            and_(Event.user_id == uid, Event.seq > lo, Event.seq <= hi)
-                            for uid, (lo, hi) in ranges.items()
-                        )
-                    ),
-                )
+    seqs = {uid: (user.handle, seq) for uid, (user, seq) in acks.items()}
+    return await b.writes.submit(do_acks, Acks(seqs, may_hold))
+
+
+EVENTS = cast(Table, Event.__table__)
+MESSAGES = cast(Table, Message.__table__)
+CHATS = cast(Table, Chat.__table__)
+RECEIPTS = cast(Table, Receipt.__table__)
+
+
+def do_acks(conn: Connection, rounds: list[Acks]) -> BatchResult[set[str]]:
+    """Write rounds of acks (the write path's batch function); each round's outcome is the
+    users it held back."""
+    outcomes: list[set[str] | VoxboxError] = []
+    envelopes: list[Envelope] = []
+    for acks in rounds:
+        held, logged = _write_acks(conn, acks)
+        outcomes.append(held)
+        envelopes.extend(logged)
+    return BatchResult(outcomes, envelopes)
+
+
+def _write_acks(conn: Connection, acks: Acks) -> tuple[set[str], list[Envelope]]:
+    seqs = acks.seqs
+    ranges = {
+        uid: (acked, min(seqs[uid][1], last))
+        for uid, acked, last in conn.execute(
+            select(USERS.c.id, USERS.c.acked_seq, USERS.c.last_seq).where(
+                USERS.c.id.in_(list(seqs))
             )
-        ).all()
-        await lock_users(session, {*ranges, *(m.sender_id for _, m in delivered)})
-        await session.execute(
-            update(USERS)
-            .where(USERS.c.id == bindparam("uid"), USERS.c.acked_seq < bindparam("hi"))
-            .values(acked_seq=bindparam("hi")),
-            [{"uid": uid, "hi": hi} for uid, (_, hi) in ranges.items()],
         )
-        candidates = [(uid, m) for uid, m in delivered if m.sender_id != uid]
-        if not candidates:
-            return
-        now = utcnow()
-        inserted = set(
-            (
-                await session.execute(
-                    insert_ignoring_conflicts(session, Receipt).returning(
-                        Receipt.message_id, Receipt.user_id
-                    ),
-                    [
-                        {"message_id": m.id, "user_id": uid, "delivered_at": now}
-                        for uid, m in candidates
-                    ],
-                )
-            ).tuples()
+        if min(seqs[uid][1], last) > acked
+    }
+    if not ranges:
+        return set(), []
+    delivered = [
+        (uid, MessageRef(mid, chat_id, sender_id))
+        for uid, mid, chat_id, sender_id in conn.execute(
+            select(EVENTS.c.user_id, MESSAGES.c.id, MESSAGES.c.chat_id, MESSAGES.c.sender_id)
+            .join(MESSAGES, MESSAGES.c.id == EVENTS.c.message_id)
+            .where(
+                EVENTS.c.type == "message.created",
+                or_(
+                    *(
+                        and_(EVENTS.c.user_id == uid, EVENTS.c.seq > lo, EVENTS.c.seq <= hi)
+                        for uid, (lo, hi) in ranges.items()
+                    )
+                ),
+            )
         )
-        await log_events(
-            session,
-            [
-                NewEvent(
-                    [m.sender_id],
-                    "receipt",
-                    ReceiptOut(
-                        message_id=m.id,
-                        chat_id=m.chat_id,
-                        handle=acks[uid][0].handle,
-                        kind="delivered",
-                        at=now,
-                    ),
-                )
-                for uid, m in candidates
-                if (m.id, uid) in inserted
-            ],
-        )
+    ]
+    held = _covering_group_messages(
+        conn, [(uid, m) for uid, m in delivered if uid in acks.may_hold and m.sender_id != uid]
+    )
+    if held:
+        ranges = {uid: r for uid, r in ranges.items() if uid not in held}
+        delivered = [(uid, m) for uid, m in delivered if uid not in held]
+        if not ranges:
+            return held, []
+    lock_user_rows(conn, {*ranges, *(m.sender_id for _, m in delivered)})
+    conn.execute(
+        update(USERS)
+        .where(USERS.c.id == bindparam("uid"), USERS.c.acked_seq < bindparam("hi"))
+        .values(acked_seq=bindparam("hi")),
+        [{"uid": uid, "hi": hi} for uid, (_, hi) in ranges.items()],
+    )
+    candidates = [(uid, m) for uid, m in delivered if m.sender_id != uid]
+    if not candidates:
+        return held, []
+    now = utcnow()
+    inserted = set(
+        conn.execute(
+            insert_ignoring_conflicts(conn, Receipt).returning(
+                RECEIPTS.c.message_id, RECEIPTS.c.user_id
+            ),
+            [{"message_id": m.id, "user_id": uid, "delivered_at": now} for uid, m in candidates],
+        ).tuples()
+    )
+    events = receipt_events(
+        ((m, seqs[uid][0]) for uid, m in candidates if (m.id, uid) in inserted), "delivered", now
+    )
+    return held, append_events(conn, events)
 
 
-class AckWriter:
-    """Collects the acks of every socket in this process and writes them in rounds.
-
-    Each round is one ``ack_many`` transaction for everything that arrived meanwhile, so a
-    group message acked by 200 members costs a few writes, not 200.
-    """
-
-    def __init__(self, b: Backends) -> None:
-        self._b = b
-        self._pending: dict[str, tuple[User, int]] = {}
-        self._wake = asyncio.Event()
-        self._closing = False
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="ack-writer")
-
-    def offer(self, user: User, seq: int) -> None:
-        current = self._pending.get(user.id)
-        if current is None or seq > current[1]:
-            self._pending[user.id] = (user, seq)
-            self._wake.set()
-
-    async def close(self) -> None:
-        """Write what is pending, then stop."""
-        self._closing = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
-
-    async def _run(self) -> None:
-        while not (self._closing and not self._pending):
-            await self._wake.wait()
-            self._wake.clear()
-            batch, self._pending = self._pending, {}
-            if not batch:
-                continue
-            try:
-                await ack_many(self._b, batch)
-            except Exception:
-                log.exception("writing %d acks failed", len(batch))
+def _covering_group_messages(
+    conn: Connection, deliveries: Sequence[tuple[str, MessageRef]]
+) -> set[str]:
+    """The users among ``(user id, message)`` deliveries who got a message of a group."""
+    chat_ids = {m.chat_id for _, m in deliveries}
+    if not chat_ids:
+        return set()
+    groups = set(
+        conn.scalars(select(CHATS.c.id).where(CHATS.c.id.in_(chat_ids), CHATS.c.kind == "group"))
+    )
+    return {uid for uid, m in deliveries if m.chat_id in groups}
 
 
 async def mark_read(b: Backends, user: User, chat_id: str, up_to: str) -> None:
@@ -221,7 +261,9 @@ async def mark_read(b: Backends, user: User, chat_id: str, up_to: str) -> None:
         member.last_read_id = target.id
         now = utcnow()
         newly_read = await _set_receipt(session, user, messages, "read", now)
-        await _log_receipts(session, user.handle, newly_read, "read", now)
+        await log_events(
+            session, receipt_events(((m, user.handle) for m in newly_read), "read", now)
+        )
         await session.flush()
         # The reader's other devices update their unread counts.
         await log_event(session, [user.id], "chat.updated", await load_chat(session, user.id, chat))
@@ -271,8 +313,52 @@ async def mark_played(b: Backends, user: User, message_id: str) -> None:
         await lock_users(session, {user.id, message.sender_id})
         now = utcnow()
         played = await _set_receipt(session, user, [message], "played", now)
-        await _log_receipts(session, user.handle, played, "played", now)
+        await log_events(session, receipt_events(((m, user.handle) for m in played), "played", now))
         if played and message.view_once:
             # Opened once: from now on the player's views of it come without media.
             view = (await load_messages(session, [message], user.id))[0]
             await log_event(session, [user.id], "message.updated", view)
+
+
+async def message_receipts(b: Backends, user: User, message_id: str) -> MessageReceiptsOut:
+    """The sender's "Message info": every member the message was sent to (in the chat when it
+    was posted, the sender aside, former members included), by handle, with when it was
+    delivered to, read and played by them (``None``: not yet).
+
+    Only the sender may ask: another member who sees the message gets Forbidden, anyone else
+    NotFound (as for the message itself).
+    """
+    async with b.read() as session:
+        message, _, _ = await access_message(session, user.id, message_id)
+        if message.sender_id != user.id:
+            raise Forbidden("Only the sender of a message sees who received it.")
+        rows = await session.execute(
+            select(
+                User.handle,
+                User.display_name,
+                Receipt.delivered_at,
+                Receipt.read_at,
+                Receipt.played_at,
+            )
+            .join(Member, Member.user_id == User.id)
+            .outerjoin(Receipt, (Receipt.message_id == message.id) & (Receipt.user_id == User.id))
+            .where(
+                Member.chat_id == message.chat_id,
+                Member.user_id != user.id,
+                Member.joined_id < message.id,
+                or_(Member.left_id.is_(None), Member.left_id >= message.id),
+            )
+            .order_by(User.handle)
+        )
+    return MessageReceiptsOut(
+        receipts=[
+            MessageReceiptOut(
+                handle=handle,
+                display_name=display_name,
+                delivered_at=delivered_at,
+                read_at=read_at,
+                played_at=played_at,
+            )
+            for handle, display_name, delivered_at, read_at, played_at in rows.all()
+        ]
+    )

@@ -3,7 +3,7 @@ and audio files.
 
 Each PATCH's bytes become one part blob (``uploads/<id>/<offset>``) and a row in upload_parts,
 committed together with the new offset: a PATCH is all there or not at all, on any worker, and a
-broken connection keeps what arrived. Finishing assembles the parts (see core/media.py).
+broken connection keeps what arrived. Finishing assembles the parts (see core/media/ingest.py).
 """
 
 from __future__ import annotations
@@ -96,13 +96,13 @@ def _expiry(b: Backends, now: datetime) -> datetime:
 
 async def create_upload(
     b: Backends, user: User, length: int | None, metadata: dict[str, str]
-) -> Upload:
+) -> UploadOut:
     """A new upload of ``length`` bytes, or of deferred length (a recording in progress)."""
     _check_length(b, length)
     async with b.transaction() as session:
         upload = await _new_upload(session, b, user, length, metadata)
         session.add(upload)
-    return upload
+    return upload_out(upload)
 
 
 def _check_length(b: Backends, length: int | None) -> None:
@@ -145,7 +145,7 @@ async def _new_upload(
 
 async def store_upload(
     b: Backends, user: User, metadata: dict[str, str], body: AsyncIterator[bytes]
-) -> Upload | None:
+) -> UploadOut | None:
     """A complete upload from a body that arrives in one go (a file shared into the app):
     spooled to disk, never held in memory, up to the upload size limit (PayloadTooLarge past
     it, keeping nothing); then committed with ``offset == length``, as if sent in one PATCH.
@@ -178,7 +178,7 @@ async def store_upload(
             raise
     finally:
         spool.unlink(missing_ok=True)
-    return upload
+    return upload_out(upload)
 
 
 @dataclass
@@ -192,12 +192,12 @@ class IncomingFile:
 
 async def store_shared_files(
     b: Backends, user: User, files: AsyncIterator[IncomingFile]
-) -> list[Upload]:
+) -> list[UploadOut]:
     """Files shared into the app (the Web Share Target) as complete ``audio`` uploads of the
     user's, with no chat yet: the app then lets the user pick chats and finishes each. All or
     nothing: on any error the uploads already stored are discarded. Empty files are skipped.
     At most ``SHARE_MAX_FILES`` files (PayloadTooLarge)."""
-    stored: list[Upload] = []
+    stored: list[UploadOut] = []
     try:
         async for file in files:
             if len(stored) >= SHARE_MAX_FILES:
@@ -218,9 +218,9 @@ async def store_shared_files(
     return stored
 
 
-async def get_upload(b: Backends, user: User, upload_id: str) -> Upload:
+async def get_upload(b: Backends, user: User, upload_id: str) -> UploadOut:
     async with b.read() as session:
-        return await access_upload(session, user, upload_id)
+        return upload_out(await access_upload(session, user, upload_id))
 
 
 async def list_open_uploads(b: Backends, user: User) -> list[UploadOut]:
@@ -233,9 +233,9 @@ async def list_open_uploads(b: Backends, user: User) -> list[UploadOut]:
         return [upload_out(u) for u in rows]
 
 
-@dataclass
+@dataclass(frozen=True)
 class PatchResult:
-    upload: Upload
+    upload: UploadOut
     disconnected: bool
 
 
@@ -307,7 +307,7 @@ async def append(
             previous_patch.timestamp() // period != upload.updated_at.timestamp() // period
         ):
             await _recording_presence(b, user, upload.chat_id, "recording")
-    return PatchResult(upload, disconnected)
+    return PatchResult(upload_out(upload), disconnected)
 
 
 async def _commit_part(
@@ -362,7 +362,7 @@ class DraftContent:
     """A draft's bytes so far, with an allow-listed type (the declared one if it is audio or
     video, else ``application/octet-stream``) and a safe file name."""
 
-    upload: Upload
+    upload: UploadOut
     content_type: str
     filename: str
     chunks: AsyncIterator[bytes]
@@ -384,11 +384,11 @@ async def read_upload(b: Backends, user: User, upload_id: str) -> DraftContent:
                 async for chunk in stream:
                     yield chunk
 
-    metadata = json.loads(upload.metadata_json)
+    draft = upload_out(upload)
     return DraftContent(
-        upload=upload,
-        content_type=mediatypes.safe_content_type(metadata.get("content_type")),
-        filename=mediatypes.safe_filename(metadata.get("filename"), "draft"),
+        upload=draft,
+        content_type=mediatypes.safe_content_type(draft.metadata.get("content_type")),
+        filename=mediatypes.safe_filename(draft.metadata.get("filename"), "draft"),
         chunks=chunks(),
     )
 

@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, PlainSerializer
-from sqlalchemy import ColumnElement, func, select
+from pydantic import BaseModel, Field, PlainSerializer, computed_field
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from voxbox.core import mediatypes
-from voxbox.db.models import Chat, HiddenMessage, Media, Member, Message, Receipt, User
+from voxbox.core.access import can_see, view_once_spent
+from voxbox.core.access import visible_to as visible_to  # messages and receipts import it here
+from voxbox.db.models import Chat, Media, Member, Message, Receipt, User
 from voxbox.timeutil import isoformat
 
 Timestamp = Annotated[datetime, PlainSerializer(isoformat, return_type=str)]
@@ -75,6 +78,12 @@ def media_out(media: Media) -> MediaOut:
     )
 
 
+class WithdrawnOut(BaseModel):
+    """Why a posted message was taken back by the server (its media could not be processed)."""
+
+    reason: str
+
+
 class MessageOut(BaseModel):
     id: str
     chat_id: str
@@ -89,6 +98,8 @@ class MessageOut(BaseModel):
     deleted: bool
     created_at: Timestamp
     receipts: Receipts = Field(default_factory=Receipts)
+    # Set (with ``deleted``) when the server withdrew the message: its media failed to process.
+    withdrawn: WithdrawnOut | None = None
 
 
 class MemberOut(BaseModel):
@@ -108,11 +119,38 @@ class ChatOut(BaseModel):
 
 
 class ReceiptOut(BaseModel):
+    """A ``receipt`` event: ``handles`` (sorted) reached ``kind`` for a message at ``at``.
+
+    In a group, the receipts of one message and kind written together (one batch window) are
+    one event; in a direct chat there is one handle. ``handle`` is the first of ``handles``.
+    """
+
     message_id: str
     chat_id: str
-    handle: str
+    handles: list[str] = Field(min_length=1)
     kind: Literal["delivered", "read", "played"]
     at: Timestamp
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def handle(self) -> str:
+        return self.handles[0]
+
+
+class MessageReceiptOut(BaseModel):
+    """One recipient's progress with a message (``null``: not yet), for its sender."""
+
+    handle: str
+    display_name: str
+    delivered_at: Timestamp | None
+    read_at: Timestamp | None
+    played_at: Timestamp | None
+
+
+class MessageReceiptsOut(BaseModel):
+    """A message's "Message info": each member it was sent to, by handle."""
+
+    receipts: list[MessageReceiptOut]
 
 
 class MemberRemovedOut(BaseModel):
@@ -158,23 +196,10 @@ def message_out(
         deleted=deleted,
         created_at=message.created_at,
         receipts=receipts or Receipts(),
+        withdrawn=WithdrawnOut(reason=media.error or "it could not be processed")
+        if deleted and media is not None and media.state == "failed"
+        else None,
     )
-
-
-def visible_to(member: Member) -> list[ColumnElement[bool]]:
-    """Conditions selecting the messages of member's chat that member may see."""
-    conds: list[ColumnElement[bool]] = [
-        Message.chat_id == member.chat_id,
-        Message.id > member.joined_id,
-    ]
-    if member.left_id is not None:
-        conds.append(Message.id <= member.left_id)
-    conds.append(
-        ~select(HiddenMessage.message_id)
-        .where(HiddenMessage.user_id == member.user_id, HiddenMessage.message_id == Message.id)
-        .exists()
-    )
-    return conds
 
 
 async def load_messages(
@@ -229,11 +254,7 @@ async def load_messages(
     if viewer_id is not None and view_once:
         played = set(
             await session.scalars(
-                select(Receipt.message_id).where(
-                    Receipt.user_id == viewer_id,
-                    Receipt.message_id.in_(view_once),
-                    Receipt.played_at.is_not(None),
-                )
+                select(Message.id).where(Message.id.in_(view_once), view_once_spent(viewer_id))
             )
         )
     return [
@@ -247,57 +268,148 @@ async def load_messages(
     ]
 
 
-async def load_chats(session: AsyncSession, viewer_id: str, chats: Sequence[Chat]) -> list[ChatOut]:
-    """Views of chats as ``viewer_id`` sees them (a member of each, possibly a former one)."""
-    if not chats:
-        return []
+def _member_order(member: MemberOut) -> tuple[str, str]:
+    """Admins first, then by handle (sorted here, so every backend's collation agrees)."""
+    return member.role, member.handle
+
+
+def new_chat_view(chat: Chat, members: Iterable[MemberOut]) -> ChatOut:
+    """The chat as each of its members sees it right after it was made: no messages yet."""
+    return ChatOut(
+        id=chat.id,
+        kind=chat.kind,
+        title=chat.title,
+        members=sorted(members, key=_member_order),
+        last_message=None,
+        unread_count=0,
+        updated_at=chat.updated_at,
+    )
+
+
+# Sorts after every id, in every collation (ids are 26 characters of Crockford base32).
+_AFTER_ALL_IDS = "Z" * 26
+
+
+async def load_chat_views(
+    session: AsyncSession, chats: Sequence[Chat], viewer_ids: Collection[str]
+) -> dict[tuple[str, str], ChatOut]:
+    """Each chat as each viewer who is or was a member of it sees it, keyed (chat id, viewer).
+
+    A fixed number of queries whatever the number of chats and viewers: the members of every
+    chat; each viewer's last visible message and unread count per chat, in one statement; and
+    the last messages themselves. Viewers who see a chat alike share one ``ChatOut`` object, so
+    a caller can log it once for all of them.
+    """
+    if not chats or not viewer_ids:
+        return {}
     chat_ids = [c.id for c in chats]
     rows = await session.execute(
-        select(Member, User.handle, User.display_name)
+        select(Member.chat_id, Member.role, User.handle, User.display_name)
         .join(User, User.id == Member.user_id)
-        .where(Member.chat_id.in_(chat_ids))
-        .order_by(Member.role, User.handle)
+        .where(Member.chat_id.in_(chat_ids), Member.left_id.is_(None))
     )
     members: dict[str, list[MemberOut]] = defaultdict(list)
-    mine: dict[str, Member] = {}
-    for member, handle, display_name in rows.all():
-        if member.user_id == viewer_id:
-            mine[member.chat_id] = member
-        if member.left_id is None:
-            members[member.chat_id].append(
-                MemberOut(handle=handle, display_name=display_name, role=member.role)
+    # A user in many chats is one MemberOut per role, not one per chat (validation is the cost).
+    made: dict[tuple[str, str, str], MemberOut] = {}
+    for chat_id, role, handle, display_name in rows.all():
+        member = made.get((role, handle, display_name))
+        if member is None:
+            member = made[role, handle, display_name] = MemberOut(
+                handle=handle, display_name=display_name, role=role
             )
-    views = []
-    for chat in chats:
-        me = mine[chat.id]
-        last = await session.scalar(
-            select(Message).where(*visible_to(me)).order_by(Message.id.desc()).limit(1)
+        members[chat_id].append(member)
+    for listed in members.values():
+        listed.sort(key=_member_order)
+
+    viewer = aliased(Member, name="viewer")
+    # can_see decides; the id bounds only narrow the index range scanned.
+    seen = (
+        Message.chat_id == viewer.chat_id,
+        Message.id > viewer.joined_id,
+        Message.id <= func.coalesce(viewer.left_id, _AFTER_ALL_IDS),
+        can_see(viewer.user_id),
+    )
+    last_id = select(Message.id).where(*seen).order_by(Message.id.desc()).limit(1)
+    unread = (
+        select(func.count())
+        .select_from(Message)
+        .where(
+            *seen,
+            Message.id > func.coalesce(viewer.last_read_id, viewer.joined_id),
+            Message.sender_id != viewer.user_id,
+            Message.deleted_at.is_(None),
         )
-        last_view = (await load_messages(session, [last], viewer_id))[0] if last else None
-        since = max(me.joined_id, me.last_read_id or "")
-        unread = await session.scalar(
-            select(func.count())
-            .select_from(Message)
-            .where(
-                *visible_to(me),
-                Message.id > since,
-                Message.sender_id != viewer_id,
-                Message.deleted_at.is_(None),
+    )
+    stats = (
+        await session.execute(
+            select(
+                viewer.chat_id,
+                viewer.user_id,
+                last_id.scalar_subquery(),
+                unread.scalar_subquery(),
+            ).where(viewer.chat_id.in_(chat_ids), viewer.user_id.in_(list(viewer_ids)))
+        )
+    ).all()
+
+    last_ids = {last for _, _, last, _ in stats if last is not None}
+    last: dict[str, MessageOut] = {}
+    spent: set[tuple[str, str]] = set()
+    if last_ids:
+        found = list(
+            await session.scalars(
+                select(Message).where(Message.id.in_(last_ids)).order_by(Message.id)
             )
         )
-        views.append(
-            ChatOut(
+        last = {view.id: view for view in await load_messages(session, found)}
+        view_once = [m.id for m in found if m.view_once]
+        if view_once:
+            played = await session.execute(
+                select(Message.id, User.id).where(
+                    Message.id.in_(view_once),
+                    User.id.in_(list(viewer_ids)),
+                    view_once_spent(User.id),
+                )
+            )
+            spent = {(message_id, user_id) for message_id, user_id in played.all()}
+
+    chat_by_id = {c.id: c for c in chats}
+    shared: dict[tuple[str, str | None, bool, int], ChatOut] = {}
+    views: dict[tuple[str, str], ChatOut] = {}
+    for chat_id, user_id, last_id_seen, unread_count in stats:
+        hide_media = (last_id_seen, user_id) in spent
+        key = (chat_id, last_id_seen, hide_media, int(unread_count or 0))
+        view = shared.get(key)
+        if view is None:
+            chat = chat_by_id[chat_id]
+            message = last.get(last_id_seen) if last_id_seen else None
+            if message is not None and hide_media:
+                message = message.model_copy(update={"media": None})
+            view = shared[key] = ChatOut(
                 id=chat.id,
                 kind=chat.kind,
                 title=chat.title,
                 members=members[chat.id],
-                last_message=last_view,
-                unread_count=int(unread or 0),
+                last_message=message,
+                unread_count=key[3],
                 updated_at=chat.updated_at,
             )
-        )
+        views[chat_id, user_id] = view
     return views
+
+
+async def load_chats(session: AsyncSession, viewer_id: str, chats: Sequence[Chat]) -> list[ChatOut]:
+    """Views of chats as ``viewer_id`` sees them (a member of each, possibly a former one)."""
+    views = await load_chat_views(session, chats, [viewer_id])
+    return [views[chat.id, viewer_id] for chat in chats]
 
 
 async def load_chat(session: AsyncSession, viewer_id: str, chat: Chat) -> ChatOut:
     return (await load_chats(session, viewer_id, [chat]))[0]
+
+
+async def load_chat_for(
+    session: AsyncSession, chat: Chat, viewer_ids: Collection[str]
+) -> dict[str, ChatOut]:
+    """The chat as each viewer (a member, possibly a former one) sees it (see load_chat_views)."""
+    views = await load_chat_views(session, [chat], viewer_ids)
+    return {user_id: view for (_, user_id), view in views.items()}

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -19,6 +21,18 @@ from sqlalchemy.ext.asyncio import (
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+T = TypeVar("T")
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode survives a process crash (kill -9); only power loss or an OS crash
+    # may drop the last transactions (docs/operations.md, "Durability").
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
 
 
 def make_engine(url: str) -> AsyncEngine:
@@ -26,21 +40,56 @@ def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         # Enough connections for a busy process without churn (each is a thread in aiosqlite).
         engine = create_async_engine(url, pool_size=20, max_overflow=0, pool_timeout=60)
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode survives a process crash (kill -9); only power loss may drop
-            # the last transactions.
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=10000")
-            cur.close()
-
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     # No pre-ping (three round trips per checkout on asyncpg); recycle instead.
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
+
+
+class _SQLiteWriter:
+    """One plain sqlite3 connection on one thread: a whole write transaction is one hop.
+
+    Through aiosqlite every statement is a round trip to its thread (several hand-offs each);
+    here the batched writer's function runs start to finish on the writer thread. The
+    transaction is ``BEGIN IMMEDIATE``: it takes SQLite's write lock up front, so it never has
+    to upgrade a read lock (which could fail with SQLITE_BUSY mid-batch).
+    """
+
+    def __init__(self, url: str) -> None:
+        self.engine: Engine = create_engine(url.replace("+aiosqlite", "+pysqlite", 1))
+        event.listen(self.engine, "connect", self._on_connect)
+        event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        self._local = threading.local()
+
+    @staticmethod
+    def _on_connect(dbapi_conn: Any, record: Any) -> None:
+        dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (see "begin")
+        _sqlite_pragmas(dbapi_conn, record)
+
+    def _connection(self) -> Connection:
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = self._local.conn = self.engine.connect()
+        return conn
+
+    def _transaction(self, fn: Callable[[Connection], T]) -> T:
+        conn = self._connection()
+        with conn.begin():
+            return fn(conn)
+
+    async def run(self, fn: Callable[[Connection], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._transaction, fn)
+
+    def close(self) -> None:
+        def _close() -> None:
+            conn = getattr(self._local, "conn", None)
+            if conn is not None:
+                conn.close()
+
+        self._thread.submit(_close).result()
+        self._thread.shutdown()
+        self.engine.dispose()
 
 
 class Database:
@@ -56,6 +105,7 @@ class Database:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.is_sqlite = url.startswith("sqlite")
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._sqlite_writer = _SQLiteWriter(url) if self.is_sqlite else None
 
     @contextlib.asynccontextmanager
     async def write_gate(self) -> AsyncIterator[None]:
@@ -71,6 +121,18 @@ class Database:
         async with self.sessions() as session:
             yield session
 
+    async def run_write(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` in one write transaction on a sync connection; commit if it returns.
+
+        SQLite: on the writer thread, in one hop, under the write gate. PostgreSQL: through the
+        async engine (``run_sync``), so several may run at once; row locks order them.
+        """
+        if self._sqlite_writer is not None:
+            async with self.write_gate():
+                return await self._sqlite_writer.run(fn)
+        async with self.engine.begin() as conn:
+            return await conn.run_sync(fn)
+
     async def migrate(self) -> None:
         """Bring the schema to the newest revision. Safe with several workers starting at once."""
         async with self.engine.begin() as conn:
@@ -80,6 +142,8 @@ class Database:
             await conn.run_sync(_upgrade)
 
     async def dispose(self) -> None:
+        if self._sqlite_writer is not None:
+            self._sqlite_writer.close()
         await self.engine.dispose()
 
 

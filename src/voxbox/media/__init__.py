@@ -6,7 +6,14 @@ The server calls it from a worker thread (`anyio.to_thread.run_sync` / a job).
 
 from voxbox.media.errors import DecodeTimeout, InvalidMedia, MediaError, NotAudio, TooLong
 from voxbox.media.limits import MediaLimits
-from voxbox.media.pipeline import MPEG_AUDIO, OGG_OPUS, ProcessedAudio, process, render_mp3
+from voxbox.media.pipeline import (
+    MPEG_AUDIO,
+    OGG_OPUS,
+    ProcessedAudio,
+    process,
+    refuse_claimed_duration,
+    render_mp3,
+)
 from voxbox.media.probe import Probe, probe
 from voxbox.media.recording import AnalyzerCache, StreamingOpusAnalyzer
 from voxbox.media.waveform import WAVEFORM_BARS
@@ -27,5 +34,6 @@ __all__ = [
     "TooLong",
     "probe",
     "process",
+    "refuse_claimed_duration",
     "render_mp3",
 ]

@@ -157,7 +157,7 @@ def _process(
             av.Codec(info.codec or "none", "r")
         except ValueError as exc:
             raise NotAudio(f"unsupported audio codec: {info.codec or 'unknown'}") from exc
-        _refuse_claimed_duration(info, limits)
+        refuse_claimed_duration(info, limits)
         if not allow_truncated and info.container == "ogg" and not ends_with_complete_page(src):
             raise InvalidMedia("truncated Ogg file: it ends in the middle of a page")
         with _atomic_output(dst) as tmp:
@@ -478,9 +478,10 @@ def _ogg_muxer_padding(template: AudioStream) -> int:
     return int(granule) - 960
 
 
-def _refuse_claimed_duration(info: Probe, limits: MediaLimits) -> None:
-    """TooLong before any decoding when the headers already claim too much."""
-    claimed = info.duration_ms
+def refuse_claimed_duration(info: Probe, limits: MediaLimits) -> None:
+    """TooLong before any decoding when the headers already claim too much, credibly: a claim
+    of more than the file holds is no reason to refuse (decoding measures such a file)."""
+    claimed = info.credible_duration_ms
     if claimed is None:
         return
     slack = 1.0 if info.container in _EXACT_CLAIMS else _ESTIMATE_SLACK

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +30,14 @@ _MAGICS: tuple[tuple[int, bytes, str], ...] = (
     (4, b"moov", "MP4"),
     (4, b"mdat", "MP4"),
 )
+
+# The fewest bits per second any compressed audio we accept takes over a whole file, container
+# included: AMR's 1-byte NO_DATA frames make 400 bit/s, Ogg's page headers alone about 220 bit/s,
+# an MP4's sample table 4 bytes per frame. A duration claim that would need fewer bits than the
+# file has is more than the file holds.
+MIN_BIT_RATE = 100
+# Rounding and header bytes: a PCM claim may exceed what the data holds by this much.
+_PCM_SLACK_MS = 100
 
 # Demuxers of still images and text "video": such a file is not audio at all (415), whereas a
 # real video without an audio track is a media file we cannot use (422).
@@ -73,9 +82,11 @@ _IMAGE_CODECS = frozenset(
 @dataclass(frozen=True)
 class Probe:
     """What the headers say. `duration_ms` is a claim (maybe estimated from the bit rate, maybe
-    a lie, `None` when absent, as in a MediaRecorder WebM): use it to refuse early, never to
-    accept. `codec`, `channels` and `sample_rate` describe the audio stream `process()` would
-    use, and are `None` when there is none."""
+    a lie, `None` when absent, as in a MediaRecorder WebM): never use it to accept; refuse early
+    on `credible_duration_ms` only. `codec`, `channels` and `sample_rate` describe the audio
+    stream `process()` would use, and are `None` when there is none. `held_ms` is the most
+    audio the file's bytes can hold (exact for PCM, at `MIN_BIT_RATE` otherwise), `None` when
+    unknown."""
 
     container: str
     codec: str | None
@@ -84,6 +95,16 @@ class Probe:
     duration_ms: int | None
     channels: int | None
     sample_rate: int | None
+    held_ms: int | None = None
+
+    @property
+    def credible_duration_ms(self) -> int | None:
+        """The claim, unless it is more than the file holds (a forged header, or a file cut
+        short: a WAV that says 6 hours and holds 2 s); then `None`, as if nothing were
+        claimed, and only decoding tells the duration."""
+        if self.duration_ms is None or self.held_ms is None:
+            return self.duration_ms
+        return self.duration_ms if self.duration_ms <= self.held_ms else None
 
     @property
     def is_opus(self) -> bool:
@@ -172,7 +193,21 @@ def describe(container: InputContainer) -> Probe:
         duration_ms=claimed,
         channels=channels or None,
         sample_rate=rate or None,
+        held_ms=held_ms(container, stream),
     )
+
+
+def held_ms(container: InputContainer, stream: AudioStream | None) -> int | None:
+    """The most audio the file's bytes can hold: exact for PCM (its byte rate is fixed), at
+    `MIN_BIT_RATE` for anything compressed. `None` when the file's size is unknown."""
+    try:
+        size = os.stat(container.name).st_size
+    except (OSError, TypeError, ValueError):
+        return None
+    ctx = stream.codec_context if stream is not None else None
+    if ctx is not None and ctx.name.startswith("pcm_") and ctx.bit_rate:
+        return size * 8 * 1000 // ctx.bit_rate + _PCM_SLACK_MS
+    return size * 8 * 1000 // MIN_BIT_RATE
 
 
 def stream_duration_ms(stream: AudioStream) -> int | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import av
 import pytest
-from media_corpus import BAD_NAMES, GOOD_NAMES, Corpus, chromium_webm, encode, wav
+from media_corpus import BAD_NAMES, GOOD_NAMES, Corpus, chromium_webm, encode, wav, wav_claiming
 
 from voxbox.media import (
     OGG_OPUS,
@@ -129,8 +129,10 @@ EXPECTED_REFUSALS: dict[str, type[MediaError]] = {
     "empty": InvalidMedia,
     "truncated_ogg": InvalidMedia,
     "png_as_opus": NotAudio,
-    "wav_claims_10h": TooLong,
-    "ogg_claims_10h": TooLong,
+    # Headers that claim more than the file holds are not trusted: decoding finds the file
+    # cut short, which is what is wrong with it.
+    "wav_claims_10h": InvalidMedia,
+    "ogg_claims_10h": InvalidMedia,
     "random": NotAudio,
     "video_only": InvalidMedia,
 }
@@ -158,10 +160,11 @@ def test_refusal_messages_say_what_is_wrong(corpus: Corpus, tmp_path: Path) -> N
     assert "empty" in message("empty")
     assert "truncated" in message("truncated_ogg")
     assert "no audio track" in message("video_only")
-    assert "10:00:00" in message("ogg_claims_10h")
-    # Allowed 11 hours, the WAV claiming 10 is refused for what it is: truncated.
+    # A claim of more than the file holds is measured, whatever the limit: truncated.
+    assert "truncated" in message("ogg_claims_10h") and "10:00:00" in message("ogg_claims_10h")
     roomy = MediaLimits(max_duration_ms=11 * 3_600_000, max_decode_seconds=60)
     assert "truncated" in message("wav_claims_10h", roomy)
+    assert "truncated" in message("wav_claims_10h")
 
 
 def test_truncated_ogg_is_accepted_when_the_caller_allows_it(
@@ -173,6 +176,18 @@ def test_truncated_ogg_is_accepted_when_the_caller_allows_it(
     full_ms = decoded(corpus.good["ogg_opus"].path)[0]
     assert 0.3 * full_ms < result.duration_ms < 0.7 * full_ms
     assert abs(decoded(dst)[0] - result.duration_ms) <= 20
+
+
+def test_a_header_claiming_more_than_the_file_holds_is_measured(tmp_path: Path) -> None:
+    """A WAV that says 6 hours and holds 2 s, under a 1-minute limit: a recording cut short
+    (allowed) is kept at what it holds, not refused for what it claims."""
+    src = tmp_path / "liar.wav"
+    wav_claiming(src, seconds_claimed=6 * 3600, seconds_held=2)
+    info = probe(src)
+    assert info.duration_ms == 6 * 3_600_000 and info.credible_duration_ms is None
+    limits = MediaLimits(max_duration_ms=60_000, max_decode_seconds=60)
+    result = process(src, tmp_path / "out.ogg", limits, allow_truncated=True)
+    assert abs(result.duration_ms - 2_000) <= 20
 
 
 def test_truncated_m4a_is_invalid(corpus: Corpus, tmp_path: Path) -> None:
@@ -254,6 +269,10 @@ def test_probe_reports_what_the_headers_say(corpus: Corpus) -> None:
 
     assert probe(corpus.bad["ogg_claims_10h"]).duration_ms == pytest.approx(36_000_000, abs=10)
     assert probe(corpus.bad["wav_claims_10h"]).duration_ms == 36_000_000
+    # ... which is more than their bytes can hold: not credible.
+    assert probe(corpus.bad["ogg_claims_10h"]).credible_duration_ms is None
+    assert probe(corpus.bad["wav_claims_10h"]).credible_duration_ms is None
+    assert m4a.credible_duration_ms == m4a.duration_ms
 
     with pytest.raises(NotAudio):
         probe(corpus.bad["png_as_opus"])

@@ -44,6 +44,8 @@ export interface Message {
   deleted: boolean;
   created_at: string;
   receipts: Receipts;
+  /** Set (with `deleted`) when the server took the message back: its media could not be processed. */
+  withdrawn?: { reason: string } | null;
   /** Client-side only: a send not yet answered by the server, or refused by it. */
   pending?: "sending" | "failed";
   error?: string;

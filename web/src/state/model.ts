@@ -54,7 +54,7 @@ export type Status = "Sending" | "Not sent" | typeof L.sent | typeof L.delivered
 /** The status icon of one's own message: everyone else in the chat has reached the step. */
 export function messageStatus(m: Message, chat: Chat | undefined, me: string): Status {
   if (m.pending === "sending") return "Sending";
-  if (m.pending === "failed") return "Not sent";
+  if (m.pending === "failed" || m.withdrawn) return "Not sent";
   const others = (chat?.members ?? []).map((x) => x.handle).filter((h) => h !== me);
   if (others.length === 0) return chat?.kind === "self" ? L.read : L.sent;
   const all = (handles: string[]) => others.every((h) => handles.includes(h));
@@ -89,10 +89,23 @@ export function clock(seconds: number): string {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }
 
+/**
+ * What the bubble of a message the server withdrew says (null for any other message): its
+ * sender learns why; recipients only that it was taken back.
+ */
+export function withdrawnNote(m: Message, me: string): string | null {
+  if (!m.withdrawn) return null;
+  if (m.sender !== me) return "This message was withdrawn";
+  const what = m.kind === "voice" ? "voice message" : "audio message";
+  return `Your ${what} could not be processed: ${m.withdrawn.reason}`;
+}
+
 /** The chat list's line under the title: a voice message's duration (the view adds the mic). */
 export function preview(m: Message | null, me: string): string {
   if (!m) return "";
   const who = m.sender === me ? "You: " : "";
+  const withdrawn = withdrawnNote(m, me);
+  if (withdrawn) return withdrawn;
   if (m.deleted) return "This message was deleted";
   if (m.kind === "voice") {
     return `${who}${m.media?.duration_ms != null ? clock(m.media.duration_ms / 1000) : "Voice message"}`;

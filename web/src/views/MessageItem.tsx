@@ -3,7 +3,7 @@ import { mediaUrl, type MediaFormat } from "../api/http";
 import { memo } from "./memo";
 import type { Message } from "../api/types";
 import { L } from "../labels";
-import { timeLabel, type Status } from "../state/model";
+import { timeLabel, withdrawnNote, type Status } from "../state/model";
 import { deleteMessage, removeUnsent, retrySend, starMessage } from "../state/store";
 import { Icon } from "./Icon";
 import type { PlayerState } from "../audio/player";
@@ -65,7 +65,9 @@ export const MessageItem = memo(function MessageItem(p: MessageProps) {
             <span>{p.replied.deleted ? "Deleted message" : p.replied.text ?? (p.replied.kind === "voice" ? "Voice message" : "Audio")}</span>
           </a>
         )}
-        {m.deleted ? (
+        {m.withdrawn ? (
+          <p class={mine ? "withdrawn error" : "deleted muted"}>{withdrawnNote(m, p.me)}</p>
+        ) : m.deleted ? (
           <p class="deleted muted">{mine ? "You deleted this message" : "This message was deleted"}</p>
         ) : m.kind === "text" ? (
           <p class="text">{m.text}</p>

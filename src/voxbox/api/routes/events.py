@@ -11,9 +11,10 @@ from typing import Any
 from fastapi import APIRouter, Request, Response, WebSocket, WebSocketDisconnect
 
 from voxbox.api.deps import SESSION_COOKIE, B, CurrentUser, own_origin
-from voxbox.core import accounts, realtime, receipts, sessions
+from voxbox.core import accounts, realtime, sessions
 from voxbox.core.backends import Backends
 from voxbox.core.errors import BadRequest, VoxboxError
+from voxbox.core.workers import AckWriter
 from voxbox.db.models import User
 from voxbox.metrics import WEBSOCKETS_OPEN
 
@@ -35,7 +36,7 @@ async def long_poll(
     Returns `{events: [...], seq}`; pass `seq` as `after` next time. Asking for the events
     after ``after`` acknowledges those up to it, as a WebSocket ack would (delivered receipts).
     """
-    acks: receipts.AckWriter = request.app.state.acks
+    acks: AckWriter = request.app.state.acks
     frames, seq, reset = await realtime.poll(
         b, user, after, timeout, ack=lambda seq: acks.offer(user, seq)
     )
@@ -76,9 +77,12 @@ class _Refused(Exception):
     pass
 
 
-async def _refuse(ws: WebSocket, code: int, detail: str) -> _Refused:
+async def _refuse(ws: WebSocket, code: int, detail: str, error_code: str | None = None) -> _Refused:
+    frame = {"type": "error", "detail": detail}
+    if error_code is not None:
+        frame["code"] = error_code
     with contextlib.suppress(Exception):
-        await ws.send_text(json.dumps({"type": "error", "detail": detail}))
+        await ws.send_text(json.dumps(frame))
         await ws.close(code, detail[:120])
     return _Refused(detail)
 
@@ -105,6 +109,9 @@ async def _handshake(ws: WebSocket, b: Backends) -> tuple[User, int]:
             raise await _refuse(
                 ws, CLOSE_PROTOCOL, 'Then send {"type": "resume", "after": SEQ} (0: everything).'
             )
+        realtime.check_position(after)
+    except VoxboxError as exc:  # a position above 2^53
+        raise await _refuse(ws, CLOSE_PROTOCOL, exc.detail, exc.code) from None
     except TimeoutError:
         raise await _refuse(ws, CLOSE_PROTOCOL, "Handshake timed out.") from None
     except ValueError:
@@ -138,7 +145,7 @@ async def _receive_object(ws: WebSocket) -> dict[str, Any]:
 
 async def _live(ws: WebSocket, b: Backends, user: User, stream: realtime.EventStream) -> None:
     """Forward live events while handling the client's acks and presence, until either side ends."""
-    acks: receipts.AckWriter = ws.app.state.acks
+    acks: AckWriter = ws.app.state.acks
 
     async def forward() -> None:
         while True:
@@ -173,11 +180,11 @@ async def _live(ws: WebSocket, b: Backends, user: User, stream: realtime.EventSt
 
 
 async def _handle_client_frame(
-    b: Backends, user: User, frame: dict[str, Any], acks: receipts.AckWriter
+    b: Backends, user: User, frame: dict[str, Any], acks: AckWriter
 ) -> None:
     kind = frame.get("type")
     if kind == "ack" and isinstance(frame.get("seq"), int):
-        acks.offer(user, frame["seq"])
+        acks.offer(user, realtime.check_position(frame["seq"]))
     elif (
         kind == "presence"
         and isinstance(frame.get("chat_id"), str)

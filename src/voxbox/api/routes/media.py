@@ -12,7 +12,6 @@ from voxbox.api.content import SANDBOX_HEADERS, content_disposition
 from voxbox.api.deps import B, CurrentUser
 from voxbox.core import media
 from voxbox.core.views import MediaOut
-from voxbox.storage import RangeNotSatisfiable
 
 router = APIRouter(tags=["media"])
 
@@ -63,9 +62,8 @@ async def media_content(
         return Response(status_code=304, headers=headers)
     # A Range for other bytes than these (If-Range with another ETag) gets the whole body.
     wanted = _parse_range(range, content.size) if if_range in (None, content.etag) else None
-    try:
-        stream = await b.store.open(content.key, *(wanted or (0, None)))
-    except RangeNotSatisfiable:
+    stream = await media.open_content(b, content, wanted)
+    if stream is None:
         return Response(
             status_code=416, headers={**headers, "Content-Range": f"bytes */{content.size}"}
         )

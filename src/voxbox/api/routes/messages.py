@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, Response
 from voxbox.api.deps import B, CurrentUser
 from voxbox.api.schemas import ForwardIn, ForwardOut, MessagesOut, ReadIn, SendMessageIn, StarredOut
 from voxbox.core import messages, receipts
-from voxbox.core.views import MessageOut
+from voxbox.core.views import MessageOut, MessageReceiptsOut
 
 router = APIRouter(tags=["messages"])
 
@@ -97,3 +97,13 @@ async def mark_read(chat_id: str, body: ReadIn, b: B, user: CurrentUser) -> Resp
 async def mark_played(message_id: str, b: B, user: CurrentUser) -> Response:
     await receipts.mark_played(b, user, message_id)
     return Response(status_code=204)
+
+
+@router.get(
+    "/messages/{message_id}/receipts",
+    responses={403: {"description": "Only the sender sees a message's receipts"}},
+)
+async def message_receipts(message_id: str, b: B, user: CurrentUser) -> MessageReceiptsOut:
+    """The sender's "Message info": each member it was sent to, with when it was delivered to,
+    read and played by them (`null`: not yet)."""
+    return await receipts.message_receipts(b, user, message_id)

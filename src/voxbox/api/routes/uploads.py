@@ -15,8 +15,8 @@ from voxbox.api.deps import B, CurrentUser
 from voxbox.api.schemas import FinishIn, UploadsOut
 from voxbox.core import media, uploads
 from voxbox.core.errors import BadRequest, UnsupportedMedia, VoxboxError
-from voxbox.core.views import MediaOut, media_out
-from voxbox.db.models import Upload
+from voxbox.core.uploads import UploadOut
+from voxbox.core.views import MediaOut
 
 router = APIRouter(tags=["uploads"])
 
@@ -33,7 +33,7 @@ def _check_tus(version: str | None) -> None:
         raise PreconditionFailed(f"Send 'Tus-Resumable: {TUS_VERSION}'.")
 
 
-def _tus_headers(upload: Upload) -> dict[str, str]:
+def _tus_headers(upload: UploadOut) -> dict[str, str]:
     headers = {
         "Tus-Resumable": TUS_VERSION,
         "Upload-Offset": str(upload.offset),
@@ -162,4 +162,4 @@ async def draft_content(upload_id: str, b: B, user: CurrentUser) -> StreamingRes
 
 @router.post("/uploads/{upload_id}/finish", status_code=201)
 async def finish(upload_id: str, body: FinishIn, b: B, user: CurrentUser) -> MediaOut:
-    return media_out(await media.finish_upload(b, user, upload_id, body.kind))
+    return await media.finish_upload(b, user, upload_id, body.kind)

@@ -1,0 +1,116 @@
+"""Background processing of long files: the job, and re-queueing after a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxbox.core.access import active_member_ids
+from voxbox.core.backends import Backends
+from voxbox.core.errors import VoxboxError
+from voxbox.core.events import NewEvent, log_events
+from voxbox.core.media import processing
+from voxbox.core.media.gc import delete_unreferenced
+from voxbox.core.views import load_messages, media_out
+from voxbox.db.models import Media, Member, Message
+from voxbox.ids import new_id
+from voxbox.timeutil import utcnow
+
+
+def submit_processing(b: Backends, media_id: str) -> None:
+    """Queue the processing job of a ``processing`` media (idempotent by its name)."""
+    b.jobs.submit(f"process-media-{media_id}", functools.partial(process_media_job, b, media_id))
+
+
+async def process_media_job(b: Backends, media_id: str) -> None:
+    """Background processing of a long file. Idempotent: does nothing unless ``processing``."""
+    async with b.read() as session:
+        media = await session.get(Media, media_id)
+    if media is None or media.state != "processing" or media.original_key is None:
+        return
+    work = processing.Work(b.spool_dir / f"job-{new_id().lower()}")
+    try:
+        await asyncio.to_thread(work.dir.mkdir, parents=True, exist_ok=True)
+        await b.store.fetch_to_file(media.original_key, work.source)
+        try:
+            await processing.process_source(b, media, work.source, work.ogg)
+            media.state, media.error = "ready", None
+        except VoxboxError as exc:
+            media.state, media.error = "failed", exc.detail
+    finally:
+        await asyncio.to_thread(work.remove)
+    # A voice note's original is no longer needed once it has its Ogg; a failed file's is of
+    # no use to anyone (its messages are withdrawn).
+    drop_original = media.kind == "voice" or media.state == "failed"
+    async with b.transaction() as session:
+        row = await session.get(Media, media_id)
+        if row is None:
+            return
+        for field in ("state", "error", "ogg_key", "ogg_size", "duration_ms", "waveform"):
+            setattr(row, field, getattr(media, field))
+        if drop_original:
+            row.original_key = None
+        # Rows first, then every event at once: the users' locks are taken last, in one go,
+        # like every other writer (no lock-order cycle with a concurrent delete or send).
+        withdrawn = await _withdraw(session, row) if row.state == "failed" else []
+        await log_events(
+            session,
+            [
+                NewEvent(
+                    await _audience(session, row),
+                    "media.ready" if row.state == "ready" else "media.failed",
+                    media_out(row),
+                ),
+                *withdrawn,
+            ],
+        )
+    if drop_original and media.original_key:
+        await delete_unreferenced(b, [media.original_key])
+
+
+async def resume_processing(b: Backends) -> int:
+    """Queue the jobs of media still ``processing`` (e.g. interrupted by a restart)."""
+    async with b.read() as session:
+        ids = list(await session.scalars(select(Media.id).where(Media.state == "processing")))
+    for media_id in ids:
+        submit_processing(b, media_id)
+    return len(ids)
+
+
+async def _audience(session: AsyncSession, media: Media) -> list[str]:
+    """The uploader and the current members of every chat the media was posted in."""
+    rows = await session.scalars(
+        select(Member.user_id)
+        .join(Message, Message.chat_id == Member.chat_id)
+        .where(Message.media_id == media.id, Member.left_id.is_(None))
+    )
+    return sorted({media.uploader_id, *rows})
+
+
+async def _withdraw(session: AsyncSession, media: Media) -> list[NewEvent]:
+    """Withdraw every message that posted ``media``, which failed to process: recipients never
+    keep a broken bubble. Each is deleted for everyone (no longer playable, counted or listed);
+    returns the ``message.updated`` events (the view has ``withdrawn.reason``, for the sender
+    too) for the members of each message's chat. Runs inside the transaction that marks the
+    media failed, which logs the events."""
+    messages = list(
+        await session.scalars(
+            select(Message)
+            .where(Message.media_id == media.id, Message.deleted_at.is_(None))
+            .order_by(Message.id)
+        )
+    )
+    if not messages:
+        return []
+    now = utcnow()
+    for message in messages:
+        message.deleted_at, message.text = now, None
+    await session.flush()
+    views = await load_messages(session, messages)
+    return [
+        NewEvent(await active_member_ids(session, message.chat_id), "message.updated", view)
+        for message, view in zip(messages, views, strict=True)
+    ]

@@ -1,0 +1,94 @@
+"""Workers that live as long as the process: they gather what many requests and sockets hand
+them and write it in rounds, or tidy up on a schedule. Capability modules stay free of them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from voxbox.core.backends import Backends
+from voxbox.core.receipts import ack_many
+from voxbox.db.models import User
+
+log = logging.getLogger(__name__)
+
+
+class AckWriter:
+    """Collects the acks of every socket in this process and writes them in rounds.
+
+    Each round is one ``ack_many`` transaction for everything that arrived meanwhile. An ack
+    covering only direct-chat messages is written at once (a lone ack is never delayed). An ack
+    covering a group message is held for the batch window (``limits.receipt_batch_ms``), opened
+    by the first such ack: what the members of a group ack within it is written in one round at
+    its end, so the sender gets one delivered event per message, naming them all, instead of
+    one per member.
+    """
+
+    def __init__(self, b: Backends) -> None:
+        self._b = b
+        self._window = b.settings.limits.receipt_batch_ms / 1000
+        self._pending: dict[str, tuple[User, int]] = {}
+        self._held: dict[str, tuple[User, int]] = {}
+        self._window_ends: float | None = None
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="ack-writer")
+
+    def offer(self, user: User, seq: int) -> None:
+        if user.id in self._held:  # waits for the window anyway
+            _keep_highest(self._held, user, seq)
+        elif _keep_highest(self._pending, user, seq):
+            self._wake.set()
+
+    async def close(self) -> None:
+        """Write what is pending or held, then stop."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not (self._closing and not self._pending and not self._held):
+            if not self._pending and not self._closing:
+                timeout = None if self._window_ends is None else self._window_ends - loop.time()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+            self._wake.clear()
+            started = loop.time()
+            batch, self._pending = self._pending, {}
+            released: set[str] = set()
+            if self._closing or (self._window_ends is not None and started >= self._window_ends):
+                # The window is over: its held acks go now, with whatever just came in.
+                released = set(self._held)
+                for user, seq in self._held.values():
+                    _keep_highest(batch, user, seq)
+                self._held, self._window_ends = {}, None
+            else:
+                for uid in [uid for uid in batch if uid in self._held]:
+                    _keep_highest(self._held, *batch.pop(uid))
+            may_hold = set() if self._closing or self._window <= 0 else set(batch) - released
+            if not batch:
+                continue
+            try:
+                held = await ack_many(self._b, batch, may_hold=may_hold)
+            except Exception:
+                log.exception("writing %d acks failed", len(batch))
+                continue
+            for uid in held:
+                _keep_highest(self._held, *batch[uid])
+            if held and self._window_ends is None:
+                self._window_ends = started + self._window
+
+
+def _keep_highest(acks: dict[str, tuple[User, int]], user: User, seq: int) -> bool:
+    """Record the user's ack unless a higher one is there; whether it was recorded."""
+    current = acks.get(user.id)
+    if current is not None and current[1] >= seq:
+        return False
+    acks[user.id] = (user, seq)
+    return True

@@ -1,0 +1,51 @@
+"""Core-level fixtures: a Backends of the test's own (SQLite in a temporary data dir, or a fresh
+PostgreSQL database), and users made directly in it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from support.backends import PostgresDatabases
+from voxbox.config import load_settings
+from voxbox.core.accounts import do_create_user
+from voxbox.core.backends import Backends
+from voxbox.db.models import User
+
+# Registration's write step takes the password hash; core tests never log in, so any string
+# does (and no argon2 work is done).
+PASSWORD_HASH = "not-a-real-hash"
+
+
+@pytest.fixture
+async def b(
+    backend: str, pg_databases: PostgresDatabases, tmp_path: Path
+) -> AsyncIterator[Backends]:
+    url = pg_databases.create() if backend == "postgres" else None
+    backends = Backends.from_settings(
+        load_settings(data_dir=tmp_path, database_url=url, redis_url=None, storage_url=None)
+    )
+    await backends.start()
+    try:
+        yield backends
+    finally:
+        await backends.close()
+
+
+MakeUsers = Callable[[str, int], Awaitable[list[User]]]
+
+
+@pytest.fixture
+def make_users(b: Backends) -> MakeUsers:
+    """make_users(prefix, n): registers n users (each with their self chat) in one transaction."""
+
+    async def make(prefix: str, n: int) -> list[User]:
+        async with b.transaction() as session:
+            return [
+                await do_create_user(session, f"{prefix}{i:03d}", PASSWORD_HASH, None, False)
+                for i in range(n)
+            ]
+
+    return make
