@@ -86,7 +86,8 @@ async def current_user(
         creds,
         method=request.method,
         origin=request.headers.get("origin"),
-        own_origin=own_origin(request, b.settings),
+        # only a cookie request is checked against our origin (building it is not free)
+        own_origin=own_origin(request, b.settings) if creds.from_cookie else None,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -94,6 +95,9 @@ class AccessLogMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # labelled metric children, looked up once per route and status (``labels()`` locks)
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._timers: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -115,8 +119,16 @@ class AccessLogMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             method = scope["method"]
-            HTTP_REQUESTS.labels(method, template, str(status)).inc()
-            HTTP_SECONDS.labels(method, template).observe(elapsed)
+            counter = self._counters.get((method, template, status))
+            if counter is None:
+                counter = self._counters[method, template, status] = HTTP_REQUESTS.labels(
+                    method, template, str(status)
+                )
+            counter.inc()
+            timer = self._timers.get((method, template))
+            if timer is None:
+                timer = self._timers[method, template] = HTTP_SECONDS.labels(method, template)
+            timer.observe(elapsed)
             client = scope.get("client")
             log.info(
                 '%s "%s %s" %d %.1fms',

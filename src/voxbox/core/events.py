@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, cast, get_args
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, Table, case, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -75,44 +75,46 @@ class NewEvent:
     message_id: str | None = None
 
 
-def lock_user_rows(conn: Connection, user_ids: Iterable[str]) -> None:
-    """Lock users' rows (their event seqs) in id order, before anything else in a transaction.
+# The write path's statements are built once: building and cache-keying a statement costs more
+# than SQLite takes to run it.
+_USER_SEQS = (
+    select(USERS.c.id, USERS.c.last_seq)
+    .where(USERS.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(USERS.c.id)
+)
+_LOCK_USER_SEQS = _USER_SEQS.with_for_update(key_share=True)
+_SET_LAST_SEQ = (
+    update(USERS).where(USERS.c.id == bindparam("uid")).values(last_seq=bindparam("seq"))
+)
+_INSERT_EVENTS = insert(EVENTS)
+
+
+def lock_user_rows(conn: Connection, user_ids: Iterable[str]) -> dict[str, int]:
+    """Lock users' rows (their event seqs) in id order, before anything else in a transaction;
+    returns each one's last seq.
 
     A transaction that logs events for several users takes every lock it needs at once and in
     one order, so two transactions never wait for each other. ``FOR NO KEY UPDATE`` does not
     conflict with the ``KEY SHARE`` locks foreign-key inserts take. SQLite needs none (one
     writer at a time).
     """
-    if conn.dialect.name != "sqlite":
-        conn.execute(
-            select(USERS.c.id)
-            .where(USERS.c.id.in_(sorted(set(user_ids))))
-            .order_by(USERS.c.id)
-            .with_for_update(key_share=True)
-        )
+    statement = _USER_SEQS if conn.dialect.name == "sqlite" else _LOCK_USER_SEQS
+    return {uid: int(seq) for uid, seq in conn.execute(statement, {"ids": sorted(set(user_ids))})}
 
 
 def append_events(conn: Connection, events: Sequence[NewEvent]) -> list[Envelope]:
-    """Append events to users' logs, in the given order per user, in two statements; returns
-    the envelopes to publish once the transaction has committed.
+    """Append events to users' logs, in the given order per user; returns the envelopes to
+    publish once the transaction has committed.
 
-    Seqs are allocated by bumping ``users.last_seq`` once per user for the whole batch. This is
-    the one implementation: the batched writer calls it on its connection, ``log_events`` on a
-    session's.
+    Seqs are allocated by reading the users' ``last_seq`` under their row locks and setting it
+    once per user for the whole batch. This is the one implementation: the batched writer calls
+    it on its connection, ``log_events`` on a session's.
     """
     per_event = [(sorted(set(e.user_ids)), e) for e in events]
     counts: Counter[str] = Counter(uid for uids, _ in per_event for uid in uids)
     if not counts:
         return []
-    lock_user_rows(conn, counts)
-    bump = case(*((USERS.c.id == uid, n) for uid, n in counts.items()), else_=0)
-    rows = conn.execute(
-        update(USERS)
-        .where(USERS.c.id.in_(list(counts)))
-        .values(last_seq=USERS.c.last_seq + bump)
-        .returning(USERS.c.id, USERS.c.last_seq)
-    )
-    next_seq = {uid: int(last) - counts[uid] + 1 for uid, last in rows.all()}
+    next_seq = {uid: last + 1 for uid, last in lock_user_rows(conn, counts).items()}
     now = utcnow()
     inserts: list[dict[str, Any]] = []
     envelopes = []
@@ -134,7 +136,8 @@ def append_events(conn: Connection, events: Sequence[NewEvent]) -> list[Envelope
                 }
             )
         envelopes.append(Envelope(event.type, payload, tuple(seqs)))
-    conn.execute(insert(EVENTS), inserts)
+    conn.execute(_SET_LAST_SEQ, [{"uid": uid, "seq": seq - 1} for uid, seq in next_seq.items()])
+    conn.execute(_INSERT_EVENTS, inserts)
     return envelopes
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal, cast
 
-from sqlalchemy import Connection, Table, bindparam, delete, insert, select, tuple_, update
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -29,7 +29,7 @@ from voxbox.core.errors import Forbidden, Invalid, NotFound, VoxboxError
 from voxbox.core.events import NewEvent, append_events, log_event
 from voxbox.core.media import finish_upload, release_media
 from voxbox.core.receipts import do_mark_delivered, undelivered
-from voxbox.core.views import MessageOut, load_messages, media_out, message_out, visible_to
+from voxbox.core.views import MessageOut, load_messages, media_out, visible_to
 from voxbox.core.writer import BatchResult
 from voxbox.db.models import Chat, HiddenMessage, Media, Member, Message, Star, User
 from voxbox.db.queries import insert_ignoring_conflicts
@@ -220,31 +220,22 @@ def do_send_messages(conn: Connection, posts: list[Post]) -> BatchResult[Posted]
     """
     chat_ids = sorted({m.chat_id for p in posts for m in p.messages})
     if conn.dialect.name != "sqlite":
-        conn.execute(
-            select(CHATS.c.id)
-            .where(CHATS.c.id.in_(chat_ids))
-            .order_by(CHATS.c.id)
-            .with_for_update()
-        )
+        conn.execute(_LOCK_CHATS, {"ids": chat_ids})
     active: dict[str, list[str]] = defaultdict(list)
     former: set[tuple[str, str]] = set()
-    for chat_id, user_id, left_id in conn.execute(
-        select(MEMBERS.c.chat_id, MEMBERS.c.user_id, MEMBERS.c.left_id).where(
-            MEMBERS.c.chat_id.in_(chat_ids)
-        )
-    ):
+    for chat_id, user_id, left_id in conn.execute(_MEMBERS_OF, {"ids": chat_ids}):
         if left_id is None:
             active[chat_id].append(user_id)
         else:
             former.add((chat_id, user_id))
-    keys = [(p.sender_id, m.client_id) for p in posts for m in p.messages]
+    keys = {(p.sender_id, m.client_id) for p in posts for m in p.messages}
     used: dict[tuple[str, str], str] = {
         (sender_id, client_id): message_id
         for sender_id, client_id, message_id in conn.execute(
-            select(MESSAGES.c.sender_id, MESSAGES.c.client_id, MESSAGES.c.id).where(
-                tuple_(MESSAGES.c.sender_id, MESSAGES.c.client_id).in_(keys)
-            )
+            _USED_CLIENT_IDS,
+            {"senders": sorted({k[0] for k in keys}), "clients": sorted({k[1] for k in keys})},
         )
+        if (sender_id, client_id) in keys
     }
     now = utcnow()
     outcomes: list[Posted | VoxboxError] = []
@@ -271,14 +262,36 @@ def do_send_messages(conn: Connection, posts: list[Post]) -> BatchResult[Posted]
         outcomes.append(Posted(messages=tuple(view for _, view in staged)))
     if not rows:
         return BatchResult(outcomes, [])
-    conn.execute(insert(MESSAGES), rows)
+    conn.execute(_INSERT_MESSAGES, rows)
     conn.execute(
-        update(CHATS)
-        .where(CHATS.c.id == bindparam("chat"))
-        .values(updated_at=now, last_message_id=bindparam("last")),
-        [{"chat": chat, "last": last} for chat, last in last_in_chat.items()],
+        _SET_LAST_MESSAGE,
+        [{"chat": chat, "last": last, "at": now} for chat, last in last_in_chat.items()],
     )
     return BatchResult(outcomes, append_events(conn, events))
+
+
+# do_send_messages' statements, built once (see core/events.py).
+_LOCK_CHATS = (
+    select(CHATS.c.id)
+    .where(CHATS.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(CHATS.c.id)
+    .with_for_update()
+)
+_MEMBERS_OF = select(MEMBERS.c.chat_id, MEMBERS.c.user_id, MEMBERS.c.left_id).where(
+    MEMBERS.c.chat_id.in_(bindparam("ids", expanding=True))
+)
+# Not ``(sender_id, client_id) IN (VALUES ...)``: SQLite scans the whole table for that. Two INs
+# search the unique index; rows of other pairs they match are dropped by the caller.
+_USED_CLIENT_IDS = select(MESSAGES.c.sender_id, MESSAGES.c.client_id, MESSAGES.c.id).where(
+    MESSAGES.c.sender_id.in_(bindparam("senders", expanding=True)),
+    MESSAGES.c.client_id.in_(bindparam("clients", expanding=True)),
+)
+_INSERT_MESSAGES = insert(MESSAGES)
+_SET_LAST_MESSAGE = (
+    update(CHATS)
+    .where(CHATS.c.id == bindparam("chat"))
+    .values(updated_at=bindparam("at"), last_message_id=bindparam("last"))
+)
 
 
 def _stage(
@@ -321,22 +334,35 @@ def _stage(
             if found.kind != new.kind:
                 raise Invalid(f"This media is {found.kind}, not {new.kind}.")
             media = media_out(found)
-    message = Message(
-        id=new_id(),
+    row = {
+        "id": new_id(),
+        "chat_id": new.chat_id,
+        "sender_id": post.sender_id,
+        "client_id": new.client_id,
+        "kind": new.kind,
+        "text": new.text,
+        "reply_to_id": new.reply_to_id,
+        "forwarded_from_id": new.forwarded_from_id,
+        "media_id": new.media_id,
+        "view_once": new.view_once,
+        "created_at": now,
+        "deleted_at": None,
+    }
+    view = MessageOut(
+        id=row["id"],
         chat_id=new.chat_id,
-        sender_id=post.sender_id,
         client_id=new.client_id,
+        sender=post.sender_handle,
         kind=new.kind,
         text=new.text,
-        reply_to_id=new.reply_to_id,
-        forwarded_from_id=new.forwarded_from_id,
-        media_id=new.media_id,
+        media=media,
+        reply_to=new.reply_to_id,
+        forwarded=new.forwarded_from_id is not None,
         view_once=new.view_once,
+        deleted=False,
         created_at=now,
-        deleted_at=None,
     )
-    row = {c.key: getattr(message, c.key) for c in MESSAGES.columns}
-    return row, message_out(message, post.sender_handle, media=media)
+    return row, view
 
 
 async def list_messages(

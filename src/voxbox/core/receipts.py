@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, NamedTuple, Protocol, cast
 
-from sqlalchemy import Connection, Table, and_, bindparam, or_, select, update
+from sqlalchemy import Connection, Table, bindparam, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbox.core.access import access_chat, access_message
@@ -165,29 +166,16 @@ def _write_acks(conn: Connection, acks: Acks) -> tuple[set[str], list[Envelope]]
     seqs = acks.seqs
     ranges = {
         uid: (acked, min(seqs[uid][1], last))
-        for uid, acked, last in conn.execute(
-            select(USERS.c.id, USERS.c.acked_seq, USERS.c.last_seq).where(
-                USERS.c.id.in_(list(seqs))
-            )
-        )
+        for uid, acked, last in conn.execute(_ACK_STATE, {"ids": list(seqs)})
         if min(seqs[uid][1], last) > acked
     }
     if not ranges:
         return set(), []
     delivered = [
         (uid, MessageRef(mid, chat_id, sender_id))
-        for uid, mid, chat_id, sender_id in conn.execute(
-            select(EVENTS.c.user_id, MESSAGES.c.id, MESSAGES.c.chat_id, MESSAGES.c.sender_id)
-            .join(MESSAGES, MESSAGES.c.id == EVENTS.c.message_id)
-            .where(
-                EVENTS.c.type == "message.created",
-                or_(
-                    *(
-                        and_(EVENTS.c.user_id == uid, EVENTS.c.seq > lo, EVENTS.c.seq <= hi)
-                        for uid, (lo, hi) in ranges.items()
-                    )
-                ),
-            )
+        for uid, (lo, hi) in ranges.items()
+        for mid, chat_id, sender_id in conn.execute(
+            _MESSAGES_IN_RANGE, {"uid": uid, "lo": lo, "hi": hi}
         )
     ]
     held = _covering_group_messages(
@@ -199,23 +187,16 @@ def _write_acks(conn: Connection, acks: Acks) -> tuple[set[str], list[Envelope]]
         if not ranges:
             return held, []
     lock_user_rows(conn, {*ranges, *(m.sender_id for _, m in delivered)})
-    conn.execute(
-        update(USERS)
-        .where(USERS.c.id == bindparam("uid"), USERS.c.acked_seq < bindparam("hi"))
-        .values(acked_seq=bindparam("hi")),
-        [{"uid": uid, "hi": hi} for uid, (_, hi) in ranges.items()],
-    )
+    conn.execute(_SET_ACKED, [{"uid": uid, "hi": hi} for uid, (_, hi) in ranges.items()])
     candidates = [(uid, m) for uid, m in delivered if m.sender_id != uid]
     if not candidates:
         return held, []
     now = utcnow()
     inserted = set(
         conn.execute(
-            insert_ignoring_conflicts(conn, Receipt).returning(
-                RECEIPTS.c.message_id, RECEIPTS.c.user_id
-            ),
+            _INSERT_DELIVERED[conn.dialect.name],
             [{"message_id": m.id, "user_id": uid, "delivered_at": now} for uid, m in candidates],
-        ).tuples()
+        )
     )
     events = receipt_events(
         ((m, seqs[uid][0]) for uid, m in candidates if (m.id, uid) in inserted), "delivered", now
@@ -230,10 +211,39 @@ def _covering_group_messages(
     chat_ids = {m.chat_id for _, m in deliveries}
     if not chat_ids:
         return set()
-    groups = set(
-        conn.scalars(select(CHATS.c.id).where(CHATS.c.id.in_(chat_ids), CHATS.c.kind == "group"))
-    )
+    groups = set(conn.scalars(_GROUPS_AMONG, {"ids": sorted(chat_ids)}))
     return {uid for uid, m in deliveries if m.chat_id in groups}
+
+
+# The ack path's statements, built once (see core/events.py).
+_ACK_STATE = select(USERS.c.id, USERS.c.acked_seq, USERS.c.last_seq).where(
+    USERS.c.id.in_(bindparam("ids", expanding=True))
+)
+_MESSAGES_IN_RANGE = (
+    select(MESSAGES.c.id, MESSAGES.c.chat_id, MESSAGES.c.sender_id)
+    .join(EVENTS, MESSAGES.c.id == EVENTS.c.message_id)
+    .where(
+        EVENTS.c.user_id == bindparam("uid"),
+        EVENTS.c.seq > bindparam("lo"),
+        EVENTS.c.seq <= bindparam("hi"),
+        EVENTS.c.type == "message.created",
+    )
+)
+_GROUPS_AMONG = select(CHATS.c.id).where(
+    CHATS.c.id.in_(bindparam("ids", expanding=True)), CHATS.c.kind == "group"
+)
+_SET_ACKED = (
+    update(USERS)
+    .where(USERS.c.id == bindparam("uid"), USERS.c.acked_seq < bindparam("hi"))
+    .values(acked_seq=bindparam("hi"))
+)
+# INSERT ... ON CONFLICT DO NOTHING RETURNING, by dialect
+_INSERT_DELIVERED = {
+    name: dialect.insert(RECEIPTS)
+    .on_conflict_do_nothing()
+    .returning(RECEIPTS.c.message_id, RECEIPTS.c.user_id)
+    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
+}
 
 
 async def mark_read(b: Backends, user: User, chat_id: str, up_to: str) -> None:

@@ -8,7 +8,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -22,6 +22,12 @@ from sqlalchemy.ext.asyncio import (
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 T = TypeVar("T")
+
+
+class Transact(Protocol):
+    """Runs a function in one write transaction (commit if it returns, roll back if it raises)."""
+
+    def __call__(self, fn: Callable[[Connection], T], /) -> T: ...
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -81,6 +87,9 @@ class _SQLiteWriter:
     async def run(self, fn: Callable[[Connection], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, self._transaction, fn)
 
+    async def call(self, fn: Callable[[Transact], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, self._transaction)
+
     def close(self) -> None:
         def _close() -> None:
             conn = getattr(self._local, "conn", None)
@@ -132,6 +141,14 @@ class Database:
                 return await self._sqlite_writer.run(fn)
         async with self.engine.begin() as conn:
             return await conn.run_sync(fn)
+
+    async def on_writer(self, fn: Callable[[Transact], T]) -> T:
+        """SQLite only: run ``fn`` on the writer thread, under the write gate, with a function
+        that runs one write transaction there. ``fn`` may run several back to back without a
+        hop to the event loop in between (the write queue drains itself this way)."""
+        assert self._sqlite_writer is not None, "on_writer is for SQLite"
+        async with self.write_gate():
+            return await self._sqlite_writer.call(fn)
 
     async def migrate(self) -> None:
         """Bring the schema to the newest revision. Safe with several workers starting at once."""
