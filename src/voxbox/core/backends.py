@@ -62,6 +62,7 @@ class Backends:
     async def start(self) -> None:
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         await self.db.migrate()
+        self.db.start()
         await self.bus.start()
         self.writes.start()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,9 @@ from sqlalchemy.ext.asyncio import (
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+CHECKPOINT_SECONDS = 1.0
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class Transact(Protocol):
@@ -38,6 +41,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
+    # No connection checkpoints as it commits (an fsync of the database file on the write path
+    # every 1,000 pages); the writer's checkpointer does it beside the writes (_SQLiteWriter).
+    cur.execute("PRAGMA wal_autocheckpoint=0")
     cur.close()
 
 
@@ -67,6 +73,36 @@ class _SQLiteWriter:
         event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         self._local = threading.local()
+        self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-checkpoint")
+        self._checkpoints: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._checkpoints = asyncio.create_task(self._checkpoint_often(), name="sqlite-checkpoint")
+
+    async def _checkpoint_often(self) -> None:
+        """Copy the WAL into the database file every second, on a thread of its own.
+
+        A PASSIVE checkpoint never blocks the writer, and the writer never waits for one: once
+        a checkpoint has caught up, the next commit starts the WAL from its beginning again.
+        """
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(CHECKPOINT_SECONDS)
+            try:
+                await loop.run_in_executor(self._checkpointer, self._checkpoint)
+            except Exception:
+                log.exception("checkpointing the SQLite WAL failed; trying again")
+
+    def _checkpoint(self) -> None:
+        conn = getattr(self._local, "checkpoint_conn", None)
+        if conn is None:
+            conn = self._local.checkpoint_conn = self.engine.raw_connection()
+        cursor = conn.cursor()
+        try:
+            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            cursor.fetchall()
+        finally:
+            cursor.close()
 
     @staticmethod
     def _on_connect(dbapi_conn: Any, record: Any) -> None:
@@ -96,6 +132,15 @@ class _SQLiteWriter:
             if conn is not None:
                 conn.close()
 
+        def _close_checkpoints() -> None:
+            conn = getattr(self._local, "checkpoint_conn", None)
+            if conn is not None:
+                conn.close()
+
+        if self._checkpoints is not None:
+            self._checkpoints.cancel()
+        self._checkpointer.submit(_close_checkpoints).result()
+        self._checkpointer.shutdown()
         self._thread.submit(_close).result()
         self._thread.shutdown()
         self.engine.dispose()
@@ -115,6 +160,11 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._sqlite_writer = _SQLiteWriter(url) if self.is_sqlite else None
+
+    def start(self) -> None:
+        """Start background upkeep (SQLite: the WAL checkpointer); call in the event loop."""
+        if self._sqlite_writer is not None:
+            self._sqlite_writer.start()
 
     @contextlib.asynccontextmanager
     async def write_gate(self) -> AsyncIterator[None]:
