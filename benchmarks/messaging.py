@@ -73,9 +73,11 @@ ROOT = Path(__file__).resolve().parent.parent
 API = "/api/v1"
 PASSWORD = "benchmark-password"
 TEXT = "The quick brown fox jumps over the lazy dog. "  # ~45 chars, a typical short message
-TARGETS = {  # SQLite, this 2-core machine (issue 2)
-    "latency": ("p99_ms", "<=", 10.0),
-    "throughput": ("accepted_per_s", ">=", 1500.0),
+TARGETS = {  # SQLite, this 2-core machine (issue 7)
+    "latency": ("p99_ms", "<=", 5.0),
+    # 10x Synapse on the same pattern is the target; --synapse measures it side by side. This
+    # is that ratio for Synapse's ~100/s here, for runs without it.
+    "throughput": ("accepted_per_s", ">=", 1000.0),
     "fanout": ("deliveries_per_s", ">=", 20000.0),
 }
 MAX_RECONNECTS = 50
