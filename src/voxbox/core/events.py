@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, cast, get_args
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -21,6 +21,7 @@ from voxbox.core.views import (
     ReceiptOut,
 )
 from voxbox.db.models import Event, User
+from voxbox.db.queries import bind_value, insert_rows
 from voxbox.events.bus import Envelope, EventBus
 from voxbox.timeutil import utcnow
 
@@ -86,7 +87,8 @@ _LOCK_USER_SEQS = _USER_SEQS.with_for_update(key_share=True)
 _SET_LAST_SEQ = (
     update(USERS).where(USERS.c.id == bindparam("uid")).values(last_seq=bindparam("seq"))
 )
-_INSERT_EVENTS = insert(EVENTS)
+# an event for each member of a group: inserted through the driver (db/queries.insert_rows)
+_EVENT_COLUMNS = ("user_id", "seq", "type", "data", "message_id", "created_at")
 
 
 def lock_user_rows(conn: Connection, user_ids: Iterable[str]) -> dict[str, int]:
@@ -115,8 +117,8 @@ def append_events(conn: Connection, events: Sequence[NewEvent]) -> list[Envelope
     if not counts:
         return []
     next_seq = {uid: last + 1 for uid, last in lock_user_rows(conn, counts).items()}
-    now = utcnow()
-    inserts: list[dict[str, Any]] = []
+    now = bind_value(conn, EVENTS.c.created_at, utcnow())
+    rows: list[tuple[Any, ...]] = []
     envelopes = []
     for uids, event in per_event:
         payload = _checked(event.type, event.data)
@@ -125,19 +127,10 @@ def append_events(conn: Connection, events: Sequence[NewEvent]) -> list[Envelope
             seq = next_seq[uid]
             next_seq[uid] = seq + 1
             seqs.append((uid, seq))
-            inserts.append(
-                {
-                    "user_id": uid,
-                    "seq": seq,
-                    "type": event.type,
-                    "data": payload,
-                    "message_id": event.message_id,
-                    "created_at": now,
-                }
-            )
+            rows.append((uid, seq, event.type, payload, event.message_id, now))
         envelopes.append(Envelope(event.type, payload, tuple(seqs)))
     conn.execute(_SET_LAST_SEQ, [{"uid": uid, "seq": seq - 1} for uid, seq in next_seq.items()])
-    conn.execute(_INSERT_EVENTS, inserts)
+    insert_rows(conn, EVENTS, _EVENT_COLUMNS, rows)
     return envelopes
 
 
