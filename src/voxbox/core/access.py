@@ -16,6 +16,15 @@ from voxbox.core.errors import Forbidden, NotFound
 from voxbox.db.models import Chat, HiddenMessage, Media, Member, Message, Receipt
 
 
+def within_membership(message_id: str | SQLColumnExpression[str]) -> ColumnElement[bool]:
+    """True for memberships (rows of ``Member``) the message was posted within: after the
+    member joined, up to when they left."""
+    return and_(
+        Member.joined_id < message_id,
+        or_(Member.left_id.is_(None), Member.left_id >= message_id),
+    )
+
+
 def can_see(user_id: str | SQLColumnExpression[str]) -> ColumnElement[bool]:
     """True for the messages (rows of ``Message``) the user may see.
 
@@ -26,8 +35,7 @@ def can_see(user_id: str | SQLColumnExpression[str]) -> ColumnElement[bool]:
         .where(
             Member.chat_id == Message.chat_id,
             Member.user_id == user_id,
-            Message.id > Member.joined_id,
-            or_(Member.left_id.is_(None), Message.id <= Member.left_id),
+            within_membership(Message.id),
         )
         .correlate_except(Member)
     )

@@ -477,18 +477,13 @@ async def star(b: Backends, user: User, message_id: str, starred: bool) -> None:
 async def starred(b: Backends, user: User) -> list[MessageOut]:
     """The user's starred messages they can still see, newest first."""
     async with b.read() as session:
-        rows = await session.execute(
-            select(Message, Member)
+        visible = await session.scalars(
+            select(Message)
             .join(Star, (Star.message_id == Message.id) & (Star.user_id == user.id))
-            .join(Member, (Member.chat_id == Message.chat_id) & (Member.user_id == user.id))
+            .where(can_see(user.id))
             .order_by(Message.id.desc())
         )
-        visible = [
-            m
-            for m, member in rows.all()
-            if m.id > member.joined_id and (member.left_id is None or m.id <= member.left_id)
-        ]
-        return await load_messages(session, visible, user.id)
+        return await load_messages(session, list(visible), user.id)
 
 
 async def get_message(b: Backends, user: User, message_id: str) -> MessageOut:

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, NamedTuple, Protocol, cast
 
-from sqlalchemy import Connection, Table, bindparam, or_, select, update
+from sqlalchemy import Connection, Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voxbox.core.access import access_chat, access_message
+from voxbox.core.access import access_chat, access_message, within_membership
 from voxbox.core.backends import Backends
 from voxbox.core.errors import Forbidden, Invalid, VoxboxError
 from voxbox.core.events import (
@@ -355,8 +355,7 @@ async def message_receipts(b: Backends, user: User, message_id: str) -> MessageR
             .where(
                 Member.chat_id == message.chat_id,
                 Member.user_id != user.id,
-                Member.joined_id < message.id,
-                or_(Member.left_id.is_(None), Member.left_id >= message.id),
+                within_membership(message.id),
             )
             .order_by(User.handle)
         )
