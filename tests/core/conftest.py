@@ -12,7 +12,7 @@ from support.backends import PostgresDatabases
 from voxbox.config import load_settings
 from voxbox.core.accounts import do_create_user
 from voxbox.core.backends import Backends
-from voxbox.db.models import User
+from voxbox.core.principal import Principal
 
 # Registration's write step takes the password hash; core tests never log in, so any string
 # does (and no argon2 work is done).
@@ -34,17 +34,19 @@ async def b(
         await backends.close()
 
 
-MakeUsers = Callable[[str, int], Awaitable[list[User]]]
+MakeUsers = Callable[[str, int], Awaitable[list[Principal]]]
 
 
 @pytest.fixture
 def make_users(b: Backends) -> MakeUsers:
     """make_users(prefix, n): registers n users (each with their self chat) in one transaction."""
 
-    async def make(prefix: str, n: int) -> list[User]:
+    async def make(prefix: str, n: int) -> list[Principal]:
         async with b.transaction() as session:
             return [
-                await do_create_user(session, f"{prefix}{i:03d}", PASSWORD_HASH, None, False)
+                Principal.of(
+                    await do_create_user(session, f"{prefix}{i:03d}", PASSWORD_HASH, None, False)
+                )
                 for i in range(n)
             ]
 

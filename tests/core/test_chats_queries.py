@@ -16,12 +16,13 @@ from sqlalchemy import event
 from voxbox.core import chats, messages, receipts
 from voxbox.core.backends import Backends
 from voxbox.core.events import events_after
+from voxbox.core.principal import Principal
 from voxbox.core.views import ChatOut
-from voxbox.db.models import Media, User
+from voxbox.db.models import Media
 from voxbox.ids import new_id
 from voxbox.timeutil import utcnow
 
-MakeUsers = Callable[[str, int], Awaitable[list[User]]]  # the make_users fixture (conftest.py)
+MakeUsers = Callable[[str, int], Awaitable[list[Principal]]]  # the make_users fixture (conftest.py)
 
 
 class Statements:
@@ -184,7 +185,7 @@ async def test_leaving_promotes_the_longest_standing_member_for_everyone(
             assert (await _chat_events(session, user.id, "chat.updated"))[-1] == as_json(view)
 
 
-async def _voice_media(b: Backends, uploader: User) -> str:
+async def _voice_media(b: Backends, uploader: Principal) -> str:
     """A ready voice media of the uploader's (its blob is not needed to send it)."""
     media = Media(
         id=new_id(),
@@ -206,7 +207,7 @@ async def _voice_media(b: Backends, uploader: User) -> str:
     return media.id
 
 
-async def _send(b: Backends, sender: User, chat_id: str, text: str) -> Any:
+async def _send(b: Backends, sender: Principal, chat_id: str, text: str) -> Any:
     return await messages.send_message(
         b, sender, chat_id, client_id=f"{sender.handle}-{text}", kind="text", text=text
     )

@@ -15,8 +15,8 @@ from voxbox.config import Settings
 from voxbox.core import sessions
 from voxbox.core.backends import Backends
 from voxbox.core.errors import Unauthorized
+from voxbox.core.principal import Principal
 from voxbox.core.sessions import Credentials
-from voxbox.db.models import User
 
 SESSION_COOKIE = "voxbox_session"
 SESSION_MAX_AGE = 400 * 24 * 3600  # the longest lifetime browsers keep a cookie for
@@ -80,7 +80,7 @@ async def current_user(
     request: Request,
     b: Annotated[Backends, Depends(backends)],
     creds: Annotated[Credentials, Depends(credentials)],
-) -> User:
+) -> Principal:
     return await sessions.authenticate(
         b,
         creds,
@@ -133,6 +133,6 @@ async def client_address(request: Request, b: Annotated[Backends, Depends(backen
 
 
 B = Annotated[Backends, Depends(backends)]
-CurrentUser = Annotated[User, Depends(current_user)]
+CurrentUser = Annotated[Principal, Depends(current_user)]
 CurrentCredentials = Annotated[Credentials, Depends(credentials)]
 CookieSession = Annotated[bool, Depends(cookie_session)]

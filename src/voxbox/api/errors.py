@@ -12,7 +12,6 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from voxbox.core.errors import RateLimited, VoxboxError
-from voxbox.storage import BlobNotFound
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +72,6 @@ def install(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Error")
         return problem(exc.status_code, title, str(exc.detail), headers=exc.headers)
-
-    @app.exception_handler(BlobNotFound)
-    async def _missing_blob(request: Request, exc: BlobNotFound) -> JSONResponse:
-        # A row points at a blob the store does not have: lost storage, not the client's fault.
-        log.error("missing blob %s on %s %s", exc.key, request.method, request.url.path)
-        return problem(404, "Not found", "The bytes of this media are missing on the server.")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

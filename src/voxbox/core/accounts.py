@@ -19,6 +19,7 @@ from voxbox.config import PasswordHashSettings, Registration
 from voxbox.core.backends import Backends
 from voxbox.core.chats import do_create_self_chat
 from voxbox.core.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
+from voxbox.core.principal import Principal
 from voxbox.db.models import Invite, Token, User
 from voxbox.ids import new_id
 from voxbox.timeutil import utcnow
@@ -206,19 +207,20 @@ async def login(b: Backends, handle: str, password: str, address: str) -> tuple[
     return user, token
 
 
-async def authenticate(b: Backends, token: str) -> User:
+async def authenticate(b: Backends, token: str) -> Principal:
     hashed = token_hash(token)
-    user = b.tokens.get(hashed)
-    if user is not None:
-        return user
+    cached = b.tokens.get(hashed)
+    if cached is not None:
+        return cached
     async with b.read() as session:
         user = await session.scalar(
             select(User).join(Token, Token.user_id == User.id).where(Token.hash == hashed)
         )
     if user is None:
         raise Unauthorized("Missing, unknown or revoked token.")
-    b.tokens.put(hashed, user)
-    return user
+    principal = Principal.of(user)
+    b.tokens.put(hashed, principal)
+    return principal
 
 
 async def logout(b: Backends, token: str) -> None:
@@ -235,7 +237,7 @@ async def get_user(b: Backends, handle: str) -> User:
     return user
 
 
-async def create_invite(b: Backends, creator: User, grants_admin: bool = False) -> Invite:
+async def create_invite(b: Backends, creator: Principal, grants_admin: bool = False) -> Invite:
     if not creator.is_admin:
         raise Forbidden("Only admins can create invites.")
     return await _insert_invite(b, creator.id, grants_admin)

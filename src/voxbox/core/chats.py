@@ -18,6 +18,7 @@ from voxbox.core.access import access_chat, active_member_ids, check_active
 from voxbox.core.backends import Backends
 from voxbox.core.errors import Conflict, Forbidden, Invalid, NotFound
 from voxbox.core.events import EventType, NewEvent, log_events
+from voxbox.core.principal import Principal
 from voxbox.core.views import (
     ChatOut,
     MemberOut,
@@ -105,7 +106,7 @@ async def do_create_self_chat(session: AsyncSession, user: User) -> Chat:
     return chat
 
 
-async def list_chats(b: Backends, user: User) -> list[ChatOut]:
+async def list_chats(b: Backends, user: Principal) -> list[ChatOut]:
     """Every chat the user is or was a member of, newest activity first.
 
     A fixed number of queries, whatever the number of chats and members (see load_chat_views).
@@ -120,13 +121,13 @@ async def list_chats(b: Backends, user: User) -> list[ChatOut]:
         return await load_chats(session, user.id, list(chats))
 
 
-async def get_chat(b: Backends, user: User, chat_id: str) -> ChatOut:
+async def get_chat(b: Backends, user: Principal, chat_id: str) -> ChatOut:
     async with b.read() as session:
         chat, _ = await access_chat(session, user.id, chat_id)
         return await load_chat(session, user.id, chat)
 
 
-async def create_direct(b: Backends, user: User, handle: str) -> tuple[ChatOut, bool]:
+async def create_direct(b: Backends, user: Principal, handle: str) -> tuple[ChatOut, bool]:
     """The direct chat between user and handle: the existing one (False) or a new one (True).
 
     Naming oneself gives one's self chat.
@@ -164,7 +165,7 @@ def _direct_key(a: str, b: str) -> str:
     return ":".join(sorted((a, b)))
 
 
-async def create_group(b: Backends, user: User, title: str, handles: Sequence[str]) -> ChatOut:
+async def create_group(b: Backends, user: Principal, title: str, handles: Sequence[str]) -> ChatOut:
     """A new group of user (its admin) and the users named. A fixed number of statements."""
     title = title.strip()
     if not 1 <= len(title) <= MAX_TITLE:
@@ -191,7 +192,7 @@ async def create_group(b: Backends, user: User, title: str, handles: Sequence[st
 
 
 async def _access_group_as_admin(
-    session: AsyncSession, user: User, chat_id: str
+    session: AsyncSession, user: Principal, chat_id: str
 ) -> tuple[Chat, Member]:
     chat, me = await access_chat(session, user.id, chat_id)
     check_active(me)
@@ -200,7 +201,7 @@ async def _access_group_as_admin(
     return chat, me
 
 
-async def add_member(b: Backends, user: User, chat_id: str, handle: str) -> ChatOut:
+async def add_member(b: Backends, user: Principal, chat_id: str, handle: str) -> ChatOut:
     """Add someone to a group (group admins only). They see messages from now on.
 
     They get ``chat.created``; the other members ``chat.updated``, each with the chat as they
@@ -236,7 +237,7 @@ async def add_member(b: Backends, user: User, chat_id: str, handle: str) -> Chat
         return views[user.id]
 
 
-async def remove_member(b: Backends, user: User, chat_id: str, handle: str) -> None:
+async def remove_member(b: Backends, user: Principal, chat_id: str, handle: str) -> None:
     """Remove someone from a group (admins), or leave it (anyone, naming themselves).
 
     The former member keeps the history up to now. A group whose last admin leaves gets its

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
+
+from voxbox.storage import BlobNotFound
+
+log = logging.getLogger(__name__)
+
 
 class VoxboxError(Exception):
     status = 400
@@ -31,6 +39,20 @@ class Forbidden(VoxboxError):
 
 class NotFound(VoxboxError):
     status, code, title = 404, "not_found", "Not found"
+
+
+class BytesMissing(NotFound):
+    """A row points at a blob the store does not have: lost storage, not the client's fault."""
+
+
+@contextlib.contextmanager
+def blobs_must_exist() -> Iterator[None]:
+    """Turn the store's BlobNotFound into BytesMissing (404), logged as the server's fault."""
+    try:
+        yield
+    except BlobNotFound as exc:
+        log.error("missing blob %s", exc.key)
+        raise BytesMissing("The bytes of this media are missing on the server.") from exc
 
 
 class Conflict(VoxboxError):

@@ -28,10 +28,11 @@ from voxbox.core.backends import Backends
 from voxbox.core.errors import Forbidden, Invalid, NotFound, VoxboxError
 from voxbox.core.events import NewEvent, append_events, log_event
 from voxbox.core.media import finish_upload, release_media
+from voxbox.core.principal import Principal
 from voxbox.core.receipts import do_mark_delivered, undelivered
 from voxbox.core.views import MessageOut, load_messages, media_out, visible_to
 from voxbox.core.writer import BatchResult
-from voxbox.db.models import Chat, HiddenMessage, Media, Member, Message, Star, User
+from voxbox.db.models import Chat, HiddenMessage, Media, Member, Message, Star
 from voxbox.db.queries import insert_ignoring_conflicts
 from voxbox.ids import new_id
 from voxbox.metrics import MESSAGE_SEND_SECONDS
@@ -115,7 +116,7 @@ def check_new_message(
 
 async def send_message(
     b: Backends,
-    sender: User,
+    sender: Principal,
     chat_id: str,
     *,
     client_id: str,
@@ -367,7 +368,7 @@ def _stage(
 
 async def list_messages(
     b: Backends,
-    user: User,
+    user: Principal,
     chat_id: str,
     *,
     before: str | None = None,
@@ -404,7 +405,7 @@ async def list_messages(
 
 
 async def delete_message(
-    b: Backends, user: User, message_id: str, scope: Literal["me", "everyone"]
+    b: Backends, user: Principal, message_id: str, scope: Literal["me", "everyone"]
 ) -> None:
     """Delete for me (hide it from my views) or for everyone (sender only: text erased)."""
     async with b.transaction() as session:
@@ -432,7 +433,7 @@ async def delete_message(
 
 
 async def forward_message(
-    b: Backends, user: User, message_id: str, chat_ids: Sequence[str]
+    b: Backends, user: Principal, message_id: str, chat_ids: Sequence[str]
 ) -> list[MessageOut]:
     """Copy a message into up to ``forward_max_chats`` chats the user is in; all or nothing."""
     unique = list(dict.fromkeys(chat_ids))
@@ -460,7 +461,7 @@ async def forward_message(
     return list(posted.messages)
 
 
-async def star(b: Backends, user: User, message_id: str, starred: bool) -> None:
+async def star(b: Backends, user: Principal, message_id: str, starred: bool) -> None:
     async with b.transaction() as session:
         message, _, _ = await access_message(session, user.id, message_id)
         if starred:
@@ -474,7 +475,7 @@ async def star(b: Backends, user: User, message_id: str, starred: bool) -> None:
             )
 
 
-async def starred(b: Backends, user: User) -> list[MessageOut]:
+async def starred(b: Backends, user: Principal) -> list[MessageOut]:
     """The user's starred messages they can still see, newest first."""
     async with b.read() as session:
         visible = await session.scalars(
@@ -486,7 +487,7 @@ async def starred(b: Backends, user: User) -> list[MessageOut]:
         return await load_messages(session, list(visible), user.id)
 
 
-async def get_message(b: Backends, user: User, message_id: str) -> MessageOut:
+async def get_message(b: Backends, user: Principal, message_id: str) -> MessageOut:
     async with b.read() as session:
         message, _, _ = await access_message(session, user.id, message_id)
         return (await load_messages(session, [message], user.id))[0]

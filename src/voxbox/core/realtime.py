@@ -17,8 +17,8 @@ from voxbox.core.access import access_chat, active_member_ids, check_active
 from voxbox.core.backends import Backends
 from voxbox.core.errors import Invalid
 from voxbox.core.events import events_after, latest_seq, publish_ephemeral
+from voxbox.core.principal import Principal
 from voxbox.core.views import PresenceOut
-from voxbox.db.models import User
 from voxbox.events.bus import Subscription
 
 REPLAY_PAGE = 1000
@@ -100,7 +100,7 @@ class EventStream:
 
 
 @asynccontextmanager
-async def open_stream(b: Backends, user: User, after: int) -> AsyncIterator[EventStream]:
+async def open_stream(b: Backends, user: Principal, after: int) -> AsyncIterator[EventStream]:
     """Subscribe first, then replay: nothing committed in between can slip through.
 
     ``after`` is checked with ``check_position`` (Invalid above 2^53)."""
@@ -114,7 +114,7 @@ async def open_stream(b: Backends, user: User, after: int) -> AsyncIterator[Even
 
 async def poll(
     b: Backends,
-    user: User,
+    user: Principal,
     after: int,
     timeout: float,
     ack: Callable[[int], None] | None = None,
@@ -143,7 +143,7 @@ async def poll(
 
 
 async def set_presence(
-    b: Backends, user: User, chat_id: str, state: Literal["typing", "recording", "idle"]
+    b: Backends, user: Principal, chat_id: str, state: Literal["typing", "recording", "idle"]
 ) -> None:
     """Tell the chat's other members what the user is doing now. Not logged."""
     async with b.read() as session:

@@ -24,6 +24,7 @@ from voxbox.core.events import (
     log_event,
     log_events,
 )
+from voxbox.core.principal import Principal
 from voxbox.core.views import (
     MessageReceiptOut,
     MessageReceiptsOut,
@@ -100,7 +101,9 @@ def receipt_events(
     ]
 
 
-async def do_mark_delivered(session: AsyncSession, user: User, messages: Sequence[Message]) -> None:
+async def do_mark_delivered(
+    session: AsyncSession, user: Principal, messages: Sequence[Message]
+) -> None:
     """Record the user's delivered receipts; tell each sender. Runs inside a write transaction."""
     candidates = [m for m in messages if m.sender_id != user.id]
     if not candidates:
@@ -130,7 +133,7 @@ class Acks:
 
 
 async def ack_many(
-    b: Backends, acks: Mapping[str, tuple[User, int]], *, may_hold: Set[str] = frozenset()
+    b: Backends, acks: Mapping[str, tuple[Principal, int]], *, may_hold: Set[str] = frozenset()
 ) -> set[str]:
     """Users' clients handled their events up to a seq (user id -> (user, seq)): the messages
     in them are delivered. One transaction for all, so acks from many sockets cost one write,
@@ -246,7 +249,7 @@ _INSERT_DELIVERED = {
 }
 
 
-async def mark_read(b: Backends, user: User, chat_id: str, up_to: str) -> None:
+async def mark_read(b: Backends, user: Principal, chat_id: str, up_to: str) -> None:
     """Mark the chat read up to (and including) ``up_to``; senders get read receipts."""
     async with b.transaction() as session:
         chat, member = await access_chat(session, user.id, chat_id)
@@ -281,7 +284,7 @@ async def mark_read(b: Backends, user: User, chat_id: str, up_to: str) -> None:
 
 async def _set_receipt(
     session: AsyncSession,
-    user: User,
+    user: Principal,
     messages: Sequence[Message],
     kind: Literal["read", "played"],
     at: datetime,
@@ -312,7 +315,7 @@ async def _set_receipt(
     return [m for m in messages if m.id in changed]
 
 
-async def mark_played(b: Backends, user: User, message_id: str) -> None:
+async def mark_played(b: Backends, user: Principal, message_id: str) -> None:
     """The user played a voice or audio message; its sender gets a played receipt."""
     async with b.transaction() as session:
         message, _, _ = await access_message(session, user.id, message_id)
@@ -330,7 +333,7 @@ async def mark_played(b: Backends, user: User, message_id: str) -> None:
             await log_event(session, [user.id], "message.updated", view)
 
 
-async def message_receipts(b: Backends, user: User, message_id: str) -> MessageReceiptsOut:
+async def message_receipts(b: Backends, user: Principal, message_id: str) -> MessageReceiptsOut:
     """The sender's "Message info": every member the message was sent to (in the chat when it
     was posted, the sender aside, former members included), by handle, with when it was
     delivered to, read and played by them (``None``: not yet).

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from voxbox.core import accounts
 from voxbox.core.backends import Backends
 from voxbox.core.errors import Forbidden, Unauthorized
-from voxbox.db.models import User
+from voxbox.core.principal import Principal
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -88,14 +88,14 @@ async def authenticate(
     method: str,
     origin: str | None,
     own_origin: str | None,
-) -> User:
+) -> Principal:
     """The user of a request's credentials; Forbidden for a cross-origin cookie request that
     changes state (checked before the token), Unauthorized for a bad token."""
     check_csrf(credentials, method, origin, own_origin)
     return await accounts.authenticate(b, credentials.token)
 
 
-async def authenticate_form_post(b: Backends, credentials: Credentials | None) -> User | None:
+async def authenticate_form_post(b: Backends, credentials: Credentials | None) -> Principal | None:
     """The user of a form post a browser may make as a navigation (the Web Share Target), or
     None when not logged in. Any origin may post (UI.md: "the same POST works from a plain HTML
     form"): it only stages the files, and nothing is sent until the user picks chats in the

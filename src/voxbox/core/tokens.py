@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 
-from voxbox.db.models import User
+from voxbox.core.principal import Principal
 
 TTL_SECONDS = 30.0
 MAX_ENTRIES = 10_000
@@ -19,9 +19,9 @@ MAX_ENTRIES = 10_000
 class TokenCache:
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self._entries: OrderedDict[str, tuple[float, User]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
 
-    def get(self, token_hash: str) -> User | None:
+    def get(self, token_hash: str) -> Principal | None:
         entry = self._entries.get(token_hash)
         if entry is None:
             return None
@@ -30,7 +30,7 @@ class TokenCache:
             return None
         return entry[1]
 
-    def put(self, token_hash: str, user: User) -> None:
+    def put(self, token_hash: str, user: Principal) -> None:
         if not self.enabled:
             return
         self._entries[token_hash] = (time.monotonic() + TTL_SECONDS, user)

@@ -30,8 +30,9 @@ from voxbox.core.access import access_chat, active_member_ids, check_active
 from voxbox.core.backends import Backends
 from voxbox.core.errors import BadRequest, Conflict, Invalid, NotFound, PayloadTooLarge
 from voxbox.core.events import publish_ephemeral
+from voxbox.core.principal import Principal
 from voxbox.core.views import PresenceOut, Timestamp
-from voxbox.db.models import Upload, UploadPart, User
+from voxbox.db.models import Upload, UploadPart
 from voxbox.ids import new_id
 from voxbox.timeutil import utcnow
 
@@ -82,7 +83,7 @@ def parse_metadata(header: str | None) -> dict[str, str]:
     return {k: v for k, v in metadata.items() if k in METADATA_KEYS}
 
 
-async def access_upload(session: AsyncSession, user: User, upload_id: str) -> Upload:
+async def access_upload(session: AsyncSession, user: Principal, upload_id: str) -> Upload:
     """The caller's own unexpired upload; NotFound for anything else."""
     upload = await session.get(Upload, upload_id)
     if upload is None or upload.user_id != user.id or upload.expires_at <= utcnow():
@@ -95,7 +96,7 @@ def _expiry(b: Backends, now: datetime) -> datetime:
 
 
 async def create_upload(
-    b: Backends, user: User, length: int | None, metadata: dict[str, str]
+    b: Backends, user: Principal, length: int | None, metadata: dict[str, str]
 ) -> UploadOut:
     """A new upload of ``length`` bytes, or of deferred length (a recording in progress)."""
     _check_length(b, length)
@@ -113,7 +114,7 @@ def _check_length(b: Backends, length: int | None) -> None:
 async def _new_upload(
     session: AsyncSession,
     b: Backends,
-    user: User,
+    user: Principal,
     length: int | None,
     metadata: dict[str, str],
     upload_id: str | None = None,
@@ -144,7 +145,7 @@ async def _new_upload(
 
 
 async def store_upload(
-    b: Backends, user: User, metadata: dict[str, str], body: AsyncIterator[bytes]
+    b: Backends, user: Principal, metadata: dict[str, str], body: AsyncIterator[bytes]
 ) -> UploadOut | None:
     """A complete upload from a body that arrives in one go (a file shared into the app):
     spooled to disk, never held in memory, up to the upload size limit (PayloadTooLarge past
@@ -191,7 +192,7 @@ class IncomingFile:
 
 
 async def store_shared_files(
-    b: Backends, user: User, files: AsyncIterator[IncomingFile]
+    b: Backends, user: Principal, files: AsyncIterator[IncomingFile]
 ) -> list[UploadOut]:
     """Files shared into the app (the Web Share Target) as complete ``audio`` uploads of the
     user's, with no chat yet: the app then lets the user pick chats and finishes each. All or
@@ -218,12 +219,12 @@ async def store_shared_files(
     return stored
 
 
-async def get_upload(b: Backends, user: User, upload_id: str) -> UploadOut:
+async def get_upload(b: Backends, user: Principal, upload_id: str) -> UploadOut:
     async with b.read() as session:
         return upload_out(await access_upload(session, user, upload_id))
 
 
-async def list_open_uploads(b: Backends, user: User) -> list[UploadOut]:
+async def list_open_uploads(b: Backends, user: Principal) -> list[UploadOut]:
     async with b.read() as session:
         rows = await session.scalars(
             select(Upload)
@@ -241,7 +242,7 @@ class PatchResult:
 
 async def append(
     b: Backends,
-    user: User,
+    user: Principal,
     upload_id: str,
     offset: int,
     body: AsyncIterator[bytes],
@@ -312,7 +313,7 @@ async def append(
 
 async def _commit_part(
     b: Backends,
-    user: User,
+    user: Principal,
     upload: Upload,
     offset: int,
     size: int,
@@ -338,7 +339,7 @@ async def _commit_part(
 
 
 async def _recording_presence(
-    b: Backends, user: User, chat_id: str, state: Literal["recording", "idle"]
+    b: Backends, user: Principal, chat_id: str, state: Literal["recording", "idle"]
 ) -> None:
     async with b.read() as session:
         recipients = [u for u in await active_member_ids(session, chat_id) if u != user.id]
@@ -372,7 +373,7 @@ class DraftContent:
         return mediatypes.is_inline(self.content_type)
 
 
-async def read_upload(b: Backends, user: User, upload_id: str) -> DraftContent:
+async def read_upload(b: Backends, user: Principal, upload_id: str) -> DraftContent:
     """The bytes received so far (a draft's preview), streamed part by part."""
     async with b.read() as session:
         upload = await access_upload(session, user, upload_id)
@@ -393,7 +394,7 @@ async def read_upload(b: Backends, user: User, upload_id: str) -> DraftContent:
     )
 
 
-async def discard_upload(b: Backends, user: User, upload_id: str) -> None:
+async def discard_upload(b: Backends, user: Principal, upload_id: str) -> None:
     """Delete a draft and its bytes (tus termination)."""
     async with b.transaction() as session:
         upload = await access_upload(session, user, upload_id)

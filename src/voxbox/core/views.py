@@ -19,6 +19,7 @@ from sqlalchemy.orm import aliased
 from voxbox.core import mediatypes
 from voxbox.core.access import can_see, view_once_spent
 from voxbox.core.access import visible_to as visible_to  # messages and receipts import it here
+from voxbox.core.principal import Principal
 from voxbox.db.models import Chat, Media, Member, Message, Receipt, User
 from voxbox.timeutil import isoformat
 
@@ -164,13 +165,13 @@ class PresenceOut(BaseModel):
     state: Literal["typing", "recording", "idle"]
 
 
-def user_out(user: User) -> UserOut:
+def user_out(user: User | Principal) -> UserOut:
     return UserOut(
         id=user.id, handle=user.handle, display_name=user.display_name, created_at=user.created_at
     )
 
 
-def me_out(user: User) -> MeOut:
+def me_out(user: Principal) -> MeOut:
     return MeOut(**user_out(user).model_dump(), is_admin=user.is_admin)
 
 

@@ -8,8 +8,8 @@ import contextlib
 import logging
 
 from voxbox.core.backends import Backends
+from voxbox.core.principal import Principal
 from voxbox.core.receipts import ack_many
-from voxbox.db.models import User
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +28,8 @@ class AckWriter:
     def __init__(self, b: Backends) -> None:
         self._b = b
         self._window = b.settings.limits.receipt_batch_ms / 1000
-        self._pending: dict[str, tuple[User, int]] = {}
-        self._held: dict[str, tuple[User, int]] = {}
+        self._pending: dict[str, tuple[Principal, int]] = {}
+        self._held: dict[str, tuple[Principal, int]] = {}
         self._window_ends: float | None = None
         self._wake = asyncio.Event()
         self._closing = False
@@ -38,7 +38,7 @@ class AckWriter:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="ack-writer")
 
-    def offer(self, user: User, seq: int) -> None:
+    def offer(self, user: Principal, seq: int) -> None:
         if user.id in self._held:  # waits for the window anyway
             _keep_highest(self._held, user, seq)
         elif _keep_highest(self._pending, user, seq):
@@ -85,7 +85,7 @@ class AckWriter:
                 self._window_ends = started + self._window
 
 
-def _keep_highest(acks: dict[str, tuple[User, int]], user: User, seq: int) -> bool:
+def _keep_highest(acks: dict[str, tuple[Principal, int]], user: Principal, seq: int) -> bool:
     """Record the user's ack unless a higher one is there; whether it was recorded."""
     current = acks.get(user.id)
     if current is not None and current[1] >= seq:

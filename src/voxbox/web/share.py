@@ -7,14 +7,14 @@ from contextlib import aclosing
 
 from voxbox.core import uploads
 from voxbox.core.backends import Backends
-from voxbox.db.models import User
+from voxbox.core.principal import Principal
 from voxbox.web.multipart import Part, read_parts
 
 FILE_FIELD = "audio"
 
 
 async def store_shared_files(
-    b: Backends, user: User, body: AsyncIterator[bytes], content_type: str
+    b: Backends, user: Principal, body: AsyncIterator[bytes], content_type: str
 ) -> list[str]:
     """The ids of the uploads made of the form's ``audio`` files (other fields are read past:
     ``title``, ``text`` and ``url`` carry nothing the server keeps)."""

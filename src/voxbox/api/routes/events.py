@@ -14,8 +14,8 @@ from voxbox.api.deps import SESSION_COOKIE, B, CurrentUser, own_origin
 from voxbox.core import accounts, realtime, sessions
 from voxbox.core.backends import Backends
 from voxbox.core.errors import BadRequest, VoxboxError
+from voxbox.core.principal import Principal
 from voxbox.core.workers import AckWriter
-from voxbox.db.models import User
 from voxbox.metrics import WEBSOCKETS_OPEN
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ async def _refuse(ws: WebSocket, code: int, detail: str, error_code: str | None 
     return _Refused(detail)
 
 
-async def _handshake(ws: WebSocket, b: Backends) -> tuple[User, int]:
+async def _handshake(ws: WebSocket, b: Backends) -> tuple[Principal, int]:
     """``auth`` then ``resume``, or only ``resume`` when the session cookie came with the
     upgrade request (and its Origin is ours); anything else closes the socket with a reason."""
     timeout = b.settings.limits.websocket_auth_seconds
@@ -119,7 +119,7 @@ async def _handshake(ws: WebSocket, b: Backends) -> tuple[User, int]:
     return user, after
 
 
-async def _cookie_user(ws: WebSocket, b: Backends) -> User:
+async def _cookie_user(ws: WebSocket, b: Backends) -> Principal:
     """The session cookie's user. A browser sends the cookie with any site's WebSocket to us,
     so the upgrade's Origin must be ours (no cross-site WebSocket hijacking)."""
     try:
@@ -129,7 +129,7 @@ async def _cookie_user(ws: WebSocket, b: Backends) -> User:
     return await _authenticate(ws, b, ws.cookies[SESSION_COOKIE])
 
 
-async def _authenticate(ws: WebSocket, b: Backends, token: str) -> User:
+async def _authenticate(ws: WebSocket, b: Backends, token: str) -> Principal:
     try:
         return await accounts.authenticate(b, token)
     except VoxboxError as exc:
@@ -143,7 +143,7 @@ async def _receive_object(ws: WebSocket) -> dict[str, Any]:
     return data
 
 
-async def _live(ws: WebSocket, b: Backends, user: User, stream: realtime.EventStream) -> None:
+async def _live(ws: WebSocket, b: Backends, user: Principal, stream: realtime.EventStream) -> None:
     """Forward live events while handling the client's acks and presence, until either side ends."""
     acks: AckWriter = ws.app.state.acks
 
@@ -180,7 +180,7 @@ async def _live(ws: WebSocket, b: Backends, user: User, stream: realtime.EventSt
 
 
 async def _handle_client_frame(
-    b: Backends, user: User, frame: dict[str, Any], acks: AckWriter
+    b: Backends, user: Principal, frame: dict[str, Any], acks: AckWriter
 ) -> None:
     kind = frame.get("type")
     if kind == "ack" and isinstance(frame.get("seq"), int):

@@ -19,19 +19,20 @@ from sqlalchemy import delete, select, update
 from voxbox import media as pipeline
 from voxbox.core import mediatypes
 from voxbox.core.backends import Backends
-from voxbox.core.errors import Conflict, Invalid, TooLong, VoxboxError
+from voxbox.core.errors import Conflict, Invalid, TooLong, VoxboxError, blobs_must_exist
 from voxbox.core.media import processing
 from voxbox.core.media.jobs import submit_processing
 from voxbox.core.media.processing import MediaKind, Work
+from voxbox.core.principal import Principal
 from voxbox.core.uploads import access_upload, delete_blobs, part_keys
 from voxbox.core.views import MediaOut, media_out
-from voxbox.db.models import Media, Upload, User
+from voxbox.db.models import Media, Upload
 from voxbox.ids import new_id
 from voxbox.storage import blob_key
 from voxbox.timeutil import utcnow
 
 
-async def finish_upload(b: Backends, user: User, upload_id: str, kind: MediaKind) -> MediaOut:
+async def finish_upload(b: Backends, user: Principal, upload_id: str, kind: MediaKind) -> MediaOut:
     """Turn the caller's upload into media; the upload is gone afterwards.
 
     Check, then do. What the bytes tell before anything is made is checked first: a file whose
@@ -126,7 +127,8 @@ async def _check_source(b: Backends, kind: MediaKind, keys: list[str], work: Wor
     audio (415), damaged (422), a credible claim past the duration limit (``TooLong``, 413).
     Writes nothing but scratch files."""
     await asyncio.to_thread(work.dir.mkdir, parents=True, exist_ok=True)
-    sha, size = await _assemble(b, keys, work.source)
+    with blobs_must_exist():
+        sha, size = await _assemble(b, keys, work.source)
     async with b.read() as session:
         twin = await session.scalar(
             select(Media)
@@ -145,7 +147,7 @@ async def _check_source(b: Backends, kind: MediaKind, keys: list[str], work: Wor
 
 async def _ingest(
     b: Backends,
-    user: User,
+    user: Principal,
     kind: MediaKind,
     source: _Source,
     metadata: dict[str, str],

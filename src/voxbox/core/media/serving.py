@@ -13,10 +13,11 @@ from voxbox import media as pipeline
 from voxbox.core import mediatypes
 from voxbox.core.access import may_fetch_media
 from voxbox.core.backends import Backends
-from voxbox.core.errors import Conflict, NotFound
+from voxbox.core.errors import Conflict, NotFound, blobs_must_exist
 from voxbox.core.media.processing import Work, sha256_file
+from voxbox.core.principal import Principal
 from voxbox.core.views import MediaOut, media_out
-from voxbox.db.models import Media, User
+from voxbox.db.models import Media
 from voxbox.ids import new_id
 from voxbox.storage import BlobStream, RangeNotSatisfiable, blob_key
 
@@ -34,7 +35,7 @@ async def access_media(session: AsyncSession, user_id: str, media_id: str) -> Me
     return media
 
 
-async def get_media(b: Backends, user: User, media_id: str) -> MediaOut:
+async def get_media(b: Backends, user: Principal, media_id: str) -> MediaOut:
     async with b.read() as session:
         return media_out(await access_media(session, user.id, media_id))
 
@@ -55,7 +56,7 @@ class Content:
         return mediatypes.is_inline(self.content_type)
 
 
-async def media_content(b: Backends, user: User, media_id: str, fmt: Format) -> Content:
+async def media_content(b: Backends, user: Principal, media_id: str, fmt: Format) -> Content:
     """Where the bytes of a rendition are; the MP3 is made on first request and kept."""
     async with b.read() as session:
         media = await access_media(session, user.id, media_id)
@@ -86,7 +87,8 @@ async def media_content(b: Backends, user: User, media_id: str, fmt: Format) -> 
             f"{stem}.ogg",
         )
     if media.mp3_key is None or media.mp3_size is None:
-        await _render_mp3(b, media)
+        with blobs_must_exist():
+            await _render_mp3(b, media)
     assert media.mp3_key is not None and media.mp3_size is not None
     return Content(
         media.mp3_key,
@@ -104,7 +106,8 @@ async def open_content(
     range ``wanted`` (``end`` inclusive, None for the rest). None when the range starts past
     the end (HTTP 416). The caller iterates the stream (or closes it)."""
     try:
-        return await b.store.open(content.key, *(wanted or (0, None)))
+        with blobs_must_exist():
+            return await b.store.open(content.key, *(wanted or (0, None)))
     except RangeNotSatisfiable:
         return None
 
