@@ -3,7 +3,6 @@ app at /, lifespan."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,13 +16,11 @@ from voxbox.api.routes import accounts, chats, events, media, messages, system, 
 from voxbox.config import Registration, Settings
 from voxbox.core import accounts as accounts_core
 from voxbox.core import media as media_core
-from voxbox.core import uploads as uploads_core
 from voxbox.core.backends import Backends
-from voxbox.core.workers import AckWriter
+from voxbox.core.workers import AckWriter, schedule_housekeeping
 
 log = logging.getLogger("voxbox")
 API_PREFIX = "/api/v1"
-HOUSEKEEPING_SECONDS = 3600
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -33,7 +30,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await backends.start()
         await _announce_bootstrap(backends)
-        _schedule_housekeeping(backends)
+        schedule_housekeeping(backends)
         await media_core.resume_processing(backends)
         app.state.acks = AckWriter(backends)
         app.state.acks.start()
@@ -62,17 +59,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.limits.max_json_bytes)
     app.add_middleware(AccessLogMiddleware)
     return app
-
-
-def _schedule_housekeeping(b: Backends) -> None:
-    """Expire drafts, delete blobs nothing refers to, sweep scratch files left by a crash."""
-
-    async def housekeeping() -> None:
-        await uploads_core.expire_uploads(b)
-        await media_core.collect_garbage(b)
-        await asyncio.to_thread(uploads_core.sweep_spool, b.spool_dir)
-
-    b.jobs.every(HOUSEKEEPING_SECONDS, "housekeeping", housekeeping)
 
 
 async def _announce_bootstrap(b: Backends) -> None:

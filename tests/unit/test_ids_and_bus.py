@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from voxbox.config import Registration, load_settings
-from voxbox.core.ratelimit import MemoryRateLimiter
 from voxbox.events.bus import Envelope, InProcessBus
 from voxbox.ids import new_id
+from voxbox.ratelimit import MemoryRateLimiter
 
 
 def test_ids_sort_in_creation_order_even_within_a_millisecond() -> None:

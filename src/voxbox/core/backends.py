@@ -11,13 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbox.config import Settings
 from voxbox.core.events import PENDING_ENVELOPES
-from voxbox.core.ratelimit import RateLimiter, make_rate_limiter
 from voxbox.core.tokens import TokenCache
 from voxbox.core.writer import WriteQueue, publish
 from voxbox.db.engine import Database
 from voxbox.events.bus import EventBus, make_bus
 from voxbox.jobs.runner import JobRunner
 from voxbox.media import AnalyzerCache, MediaLimits
+from voxbox.ratelimit import RateLimiter, make_rate_limiter
 from voxbox.storage import BlobStore, make_blob_store
 
 

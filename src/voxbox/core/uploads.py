@@ -13,8 +13,6 @@ import base64
 import binascii
 import contextlib
 import json
-import shutil
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -425,18 +423,3 @@ async def expire_uploads(b: Backends) -> int:
             await session.execute(delete(Upload).where(Upload.id.in_(expired)))
     await delete_blobs(b, keys)
     return len(expired)
-
-
-def sweep_spool(spool_dir: Path, older_than_seconds: float = 3600) -> int:
-    """Remove scratch files left by a crash (anything older than an hour); returns how many."""
-
-    cutoff = time.time() - older_than_seconds
-    removed = 0
-    for entry in spool_dir.iterdir() if spool_dir.exists() else []:
-        if entry.stat().st_mtime < cutoff:
-            if entry.is_dir():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                entry.unlink(missing_ok=True)
-            removed += 1
-    return removed

@@ -6,7 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
+import time
+from pathlib import Path
 
+from voxbox.core import media, uploads
 from voxbox.core.backends import Backends
 from voxbox.core.principal import Principal
 from voxbox.core.receipts import ack_many
@@ -92,3 +96,33 @@ def _keep_highest(acks: dict[str, tuple[Principal, int]], user: Principal, seq: 
         return False
     acks[user.id] = (user, seq)
     return True
+
+
+HOUSEKEEPING_SECONDS = 3600
+
+
+def schedule_housekeeping(b: Backends) -> None:
+    """Every hour: expire drafts, delete blobs nothing refers to, sweep scratch files left by a
+    crash."""
+
+    async def housekeeping() -> None:
+        await uploads.expire_uploads(b)
+        await media.collect_garbage(b)
+        await asyncio.to_thread(sweep_spool, b.spool_dir)
+
+    b.jobs.every(HOUSEKEEPING_SECONDS, "housekeeping", housekeeping)
+
+
+def sweep_spool(spool_dir: Path, older_than_seconds: float = 3600) -> int:
+    """Remove scratch files left by a crash (anything older than an hour); returns how many."""
+
+    cutoff = time.time() - older_than_seconds
+    removed = 0
+    for entry in spool_dir.iterdir() if spool_dir.exists() else []:
+        if entry.stat().st_mtime < cutoff:
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed += 1
+    return removed
