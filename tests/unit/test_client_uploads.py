@@ -11,6 +11,8 @@ import json
 import os
 import re
 import stat
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +37,15 @@ from voxbox.client.config import (
     save_pending_upload,
     upload_key,
 )
-from voxbox.client.uploads import FileUpload, download_name, part_paths, safe_filename
+from voxbox.client.uploads import (
+    FileUpload,
+    download_media,
+    download_name,
+    part_paths,
+    safe_filename,
+    send_file,
+    upload_file,
+)
 
 BASE = "http://voxbox.test"
 UPLOADS_PREFIX = "/api/v1/uploads/"
@@ -284,7 +294,8 @@ def test_upload_creates_then_patches_in_chunks(
     fake: FakeServer, client: VoxboxClient, audio: Path
 ) -> None:
     progress: list[tuple[int, int | None]] = []
-    upload_id = client.upload_file(
+    upload_id = upload_file(
+        client,
         audio,
         kind="voice",
         chat_id="c1",
@@ -312,7 +323,7 @@ def test_upload_creates_then_patches_in_chunks(
 
 def test_409_then_head_and_continue(fake: FakeServer, client: VoxboxClient, audio: Path) -> None:
     fake.faults.append(once(lambda r, s: problem(409, "conflict"), on=nth_patch(2)))
-    upload_id = client.upload_file(audio, kind="audio", chunk_size=100_000)
+    upload_id = upload_file(client, audio, kind="audio", chunk_size=100_000)
 
     assert bytes(fake.uploads[upload_id].data) == audio.read_bytes()
     methods = [r.method for r in fake.requests]
@@ -329,7 +340,7 @@ def test_lost_answer_to_a_patch_is_not_sent_twice(
         raise httpx.ReadError("connection reset")
 
     fake.faults.append(once(store_then_break, on=nth_patch(1)))
-    upload_id = client.upload_file(audio, kind="audio", chunk_size=100_000)
+    upload_id = upload_file(client, audio, kind="audio", chunk_size=100_000)
 
     assert bytes(fake.uploads[upload_id].data) == audio.read_bytes()
     assert patch_offsets(fake) == [0, 100_000, 200_000]
@@ -346,7 +357,7 @@ def test_broken_patch_resumes_from_the_server_offset(
         raise httpx.WriteError("broken pipe")
 
     fake.faults.append(once(half_then_break, on=nth_patch(2)))
-    upload_id = client.upload_file(audio, kind="audio", chunk_size=100_000)
+    upload_id = upload_file(client, audio, kind="audio", chunk_size=100_000)
 
     assert bytes(fake.uploads[upload_id].data) == audio.read_bytes()
     assert patch_offsets(fake) == [0, 100_000, 130_000, 230_000]
@@ -363,7 +374,7 @@ def test_gives_up_after_repeated_failures(
 
     fake.faults.append(always_break)
     with pytest.raises(httpx.ConnectError):
-        client.upload_file(audio, kind="audio", chunk_size=100_000)
+        upload_file(client, audio, kind="audio", chunk_size=100_000)
     assert len(fake.patches()) == uploads_module.MAX_ATTEMPTS
 
 
@@ -372,7 +383,7 @@ def test_client_errors_are_not_retried(fake: FakeServer, client: VoxboxClient, a
         lambda r, s: problem(413, "payload_too_large") if r.method == "PATCH" else None
     )
     with pytest.raises(VoxboxAPIError) as caught:
-        client.upload_file(audio, kind="audio")
+        upload_file(client, audio, kind="audio")
     assert caught.value.status == 413
     assert len(fake.patches()) == 1
 
@@ -383,7 +394,7 @@ def test_resume_url_continues_at_the_server_offset(
     content = audio.read_bytes()
     url = fake.add_upload(content[:123_456], len(content), filename="memo.m4a")
     created: list[str] = []
-    upload_id = client.upload_file(audio, kind="audio", resume_url=url, on_created=created.append)
+    upload_id = upload_file(client, audio, kind="audio", resume_url=url, on_created=created.append)
 
     assert bytes(fake.uploads[upload_id].data) == content
     assert url.endswith(upload_id)
@@ -395,7 +406,7 @@ def test_resume_url_continues_at_the_server_offset(
 def test_resume_url_gone_starts_over(fake: FakeServer, client: VoxboxClient, audio: Path) -> None:
     created: list[str] = []
     gone = f"{BASE}{UPLOADS_PREFIX}expired"
-    upload_id = client.upload_file(audio, kind="audio", resume_url=gone, on_created=created.append)
+    upload_id = upload_file(client, audio, kind="audio", resume_url=gone, on_created=created.append)
 
     assert bytes(fake.uploads[upload_id].data) == audio.read_bytes()
     assert [r.method for r in fake.requests][:2] == ["HEAD", "POST"]
@@ -418,7 +429,7 @@ def test_upload_urls_on_another_server_are_refused(
         lambda r, s: httpx.Response(201, headers={"Location": "https://evil.test/uploads/1"})
     )
     with pytest.raises(VoxboxError, match="Unexpected upload URL"):
-        client.upload_file(audio, kind="audio")
+        upload_file(client, audio, kind="audio")
     with pytest.raises(VoxboxError, match="Unexpected upload URL"):
         client.upload_offset("http://evil.test/api/v1/uploads/1")
 
@@ -436,14 +447,14 @@ def test_a_file_that_shrinks_mid_upload_fails(
 def test_send_file_posts_the_upload_once_per_client_id(
     fake: FakeServer, client: VoxboxClient, audio: Path
 ) -> None:
-    message = client.send_file("c1", audio, voice=True, client_id="cid-1")
+    message = send_file(client, "c1", audio, voice=True, client_id="cid-1")
     assert message["kind"] == "voice"
     assert message["media"]["filename"] == "memo.m4a"
     posted = json.loads(fake.requests[-1].content)
     assert posted["client_id"] == "cid-1" and posted["kind"] == "voice"
     assert fake.patches()[0].url.path == UPLOADS_PREFIX + posted["upload_id"]
 
-    again = client.send_file("c1", audio, voice=True, client_id="cid-1")
+    again = send_file(client, "c1", audio, voice=True, client_id="cid-1")
     assert again["id"] == message["id"]
     assert len(fake.messages) == 1
     assert client.message(message["id"]) == message
@@ -515,8 +526,8 @@ def test_download_to_dest(fake: FakeServer, client: VoxboxClient, tmp_path: Path
     content = os.urandom(200_000)
     fake.add_media(content)
     progress: list[tuple[int, int | None]] = []
-    dest = client.download_media(
-        "m1", tmp_path / "out.m4a", "original", lambda d, t: progress.append((d, t))
+    dest = download_media(
+        client, "m1", tmp_path / "out.m4a", "original", lambda d, t: progress.append((d, t))
     )
 
     assert dest.read_bytes() == content
@@ -536,14 +547,14 @@ def test_interrupted_download_resumes_with_range(
     fake.broken_body_at = 70_000
     dest = tmp_path / "voice.ogg"
     with pytest.raises(httpx.ReadError):
-        client.download_media("m1", dest, "ogg")
+        download_media(client, "m1", dest, "ogg")
     part, etag_file = part_paths(dest)
     assert part.stat().st_size == 70_000
     assert etag_file.read_text() == fake.etag(content)
     assert not dest.exists()
 
     progress: list[tuple[int, int | None]] = []
-    client.download_media("m1", dest, "ogg", lambda d, t: progress.append((d, t)))
+    download_media(client, "m1", dest, "ogg", lambda d, t: progress.append((d, t)))
     assert dest.read_bytes() == content
     assert not part.exists() and not etag_file.exists()
     request = fake.requests[-1]
@@ -563,7 +574,7 @@ def test_changed_content_restarts_the_download(
     part.write_bytes(b"stale bytes of an older version")
     etag_file.write_text('"older"')
 
-    client.download_media("m1", dest)
+    download_media(client, "m1", dest)
     assert dest.read_bytes() == content
     assert fake.requests[-1].headers["if-range"] == '"older"'
 
@@ -577,7 +588,7 @@ def test_partial_file_without_etag_is_not_trusted(
     part, _ = part_paths(dest)
     part.write_bytes(content[:1000])
 
-    client.download_media("m1", dest)
+    download_media(client, "m1", dest)
     assert dest.read_bytes() == content
     assert "range" not in fake.requests[-1].headers
 
@@ -592,7 +603,7 @@ def test_unsatisfiable_range_restarts(
     part.write_bytes(content + b"junk")  # longer than the content
     etag_file.write_text(fake.etag(content))
 
-    client.download_media("m1", dest)
+    download_media(client, "m1", dest)
     assert dest.read_bytes() == content
     assert [r.headers.get("range") for r in fake.requests] == ["bytes=5004-", None]
 
@@ -601,7 +612,7 @@ def test_download_of_unknown_media_is_an_api_error(
     fake: FakeServer, client: VoxboxClient, tmp_path: Path
 ) -> None:
     with pytest.raises(VoxboxAPIError) as caught:
-        client.download_media("nope", tmp_path / "x")
+        download_media(client, "nope", tmp_path / "x")
     assert caught.value.status == 404
     assert list(tmp_path.iterdir()) == []
 
@@ -852,3 +863,32 @@ def test_cli_help_explains_files_resuming_and_formats(cli: Cli) -> None:
     download_help = " ".join(cli("download", "--help").output.split())
     for word in ("--output", "--format", "original", "ogg", "mp3", "--force", "FILE.part"):
         assert word in download_help
+
+
+def test_an_interrupted_send_continues_where_it_stopped_and_posts_once(
+    fake: FakeServer, client: VoxboxClient, audio: Path, conf: Path
+) -> None:
+    def interrupt(request: httpx.Request, server: FakeServer) -> httpx.Response:
+        raise KeyboardInterrupt  # Ctrl-C during the second chunk
+
+    fake.faults.append(once(interrupt, on=nth_patch(2)))
+    with pytest.raises(KeyboardInterrupt):
+        send_file(client, "c1", audio, voice=True, chunk_size=100_000, resume_key="key")
+    assert len(fake.messages) == 0
+    assert load_pending_upload("key") is not None
+
+    message = send_file(client, "c1", audio, voice=True, chunk_size=100_000, resume_key="key")
+
+    # one upload, continued from the server's offset; then the message
+    assert [r.method for r in fake.requests].count("POST") == 2
+    assert patch_offsets(fake) == [0, 100_000, 100_000, 200_000]  # the cut PATCH, then again
+    assert fake.messages[message["id"]]["media"]["size"] == audio.stat().st_size
+    assert list(fake.messages) == [message["id"]]
+    assert load_pending_upload("key") is None
+
+
+def test_the_http_client_does_not_import_the_upload_layer() -> None:
+    """client.uploads builds on client.http, never the other way round."""
+    code = "import sys, voxbox.client.http; print('voxbox.client.uploads' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr

@@ -7,11 +7,10 @@ from __future__ import annotations
 import contextlib
 import enum
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Annotated, Any
+from typing import Annotated
 
 import httpx
 import typer
@@ -27,21 +26,16 @@ from rich.progress import (
 )
 
 from voxbox.cli import output as ui
+from voxbox.client import uploads
 from voxbox.client.config import (
     Credentials,
-    PendingUpload,
-    forget_pending_upload,
-    load_pending_upload,
-    save_pending_upload,
     upload_key,
 )
-from voxbox.client.http import MediaFormat, MessageKind, VoxboxAPIError, VoxboxClient, upload_id_of
+from voxbox.client.http import MediaFormat, MessageKind
 from voxbox.client.resolve import resolve_chat
-from voxbox.client.uploads import FileUpload, download_name, part_paths
+from voxbox.client.uploads import download_name, part_paths
 
 INTERRUPTED = "Interrupted; run the same command again to continue."
-# Answers to posting an upload that mean the file will never be accepted as it is.
-REFUSED = frozenset({413, 415, 422})
 
 
 @contextlib.contextmanager
@@ -142,82 +136,37 @@ def send_file(
     kind: MessageKind = "voice" if voice else "audio"
     with ui.reporting_errors(), _resumable(), ui.client_for(credentials) as client:
         chat_id = resolve_chat(client, chat)["id"]
-        key = upload_key(file, credentials, chat_id=chat_id, kind=kind, stat=file.stat())
-        pending = load_pending_upload(key)
-        upload = FileUpload(client, file, kind=kind, chat_id=chat_id, chunk_size=chunk)
-        message: dict[str, Any] | None = None
-        if pending is not None:
-            if upload.resume(pending.upload_url):
-                ui.err.print(
-                    f"Resuming at {decimal(upload.offset)} of {decimal(upload.length)}.",
-                    soft_wrap=True,
-                )
-            else:
-                message = _posted_already(client, chat_id, pending, kind, reply_to)
-        if message is None:
-            if upload.url is None:
-                client_id = pending.client_id if pending is not None else uuid.uuid4().hex
-                pending = PendingUpload(upload_url=upload.create(), client_id=client_id)
-                save_pending_upload(key, pending, path=file)
-            assert pending is not None
-            with _Transfer(f"Uploading {file.name}", upload.length, upload.offset) as progress:
-                upload.run(progress)
-            with _working("Processing…"):
-                message = _post_upload(client, chat_id, upload, pending, kind, reply_to, key)
-        else:
-            ui.err.print("It was sent already.")
-        forget_pending_upload(key)
+        message = uploads.send_file(
+            client,
+            chat_id,
+            file,
+            voice=voice,
+            reply_to=reply_to,
+            chunk_size=chunk,
+            resume_key=upload_key(file, credentials, chat_id=chat_id, kind=kind, stat=file.stat()),
+            progress=_SendProgress(file.name),
+        )
         ui.out.print(message["id"], markup=False)
 
 
-def _posted_already(
-    client: VoxboxClient,
-    chat_id: str,
-    pending: PendingUpload,
-    kind: MessageKind,
-    reply_to: str | None,
-) -> dict[str, Any] | None:
-    """The message an earlier run posted from an upload the server no longer has, if any.
+class _SendProgress:
+    """How ``voxbox send`` shows a send on stderr (uploads.SendProgress)."""
 
-    The upload being gone may mean its message was posted just before the interruption:
-    posting it again with the same client_id answers with that message (and does nothing).
-    Any refusal means it was not posted.
-    """
-    try:
-        return client.send_upload(
-            chat_id,
-            upload_id_of(pending.upload_url),
-            kind=kind,
-            client_id=pending.client_id,
-            reply_to=reply_to,
-        )
-    except VoxboxAPIError as exc:
-        if 400 <= exc.status < 500 and exc.status not in (401, 429):
-            return None
-        raise
+    def __init__(self, name: str) -> None:
+        self.name = name
 
+    def resuming(self, offset: int, length: int | None) -> None:
+        of = f" of {decimal(length)}" if length is not None else ""
+        ui.err.print(f"Resuming at {decimal(offset)}{of}.", soft_wrap=True)
 
-def _post_upload(
-    client: VoxboxClient,
-    chat_id: str,
-    upload: FileUpload,
-    pending: PendingUpload,
-    kind: MessageKind,
-    reply_to: str | None,
-    key: str,
-) -> dict[str, Any]:
-    """Post the complete upload as a message; forget it if the server refuses the file."""
-    try:
-        return client.send_upload(
-            chat_id, upload.upload_id, kind=kind, client_id=pending.client_id, reply_to=reply_to
-        )
-    except VoxboxAPIError as exc:
-        if exc.status in REFUSED:
-            # Sending it again would be refused again: nothing to resume.
-            forget_pending_upload(key)
-            with contextlib.suppress(VoxboxAPIError, httpx.HTTPError):
-                client.delete_upload(pending.upload_url)
-        raise
+    def uploading(self, length: int | None, offset: int) -> _Transfer:
+        return _Transfer(f"Uploading {self.name}", length, offset)
+
+    def processing(self) -> contextlib.AbstractContextManager[None]:
+        return _working("Processing…")
+
+    def sent_already(self) -> None:
+        ui.err.print("It was sent already.")
 
 
 class DownloadFormat(enum.StrEnum):
@@ -288,5 +237,5 @@ def download(
         if part.exists():
             ui.err.print(f"Continuing the partial download in {part}.", soft_wrap=True)
         with _Transfer(f"Downloading {dest.name}") as progress:
-            client.download_media(media["id"], dest, fmt, progress)
+            uploads.download_media(client, media["id"], dest, fmt, progress)
     ui.out.print(str(dest), markup=False, soft_wrap=True)

@@ -18,7 +18,6 @@ import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import quote, urljoin, urlsplit
@@ -496,56 +495,6 @@ class VoxboxClient:
         uploads (drafts)."""
         return self._json("GET", "/uploads", params={"state": "open"})
 
-    def upload_file(
-        self,
-        path: str | Path,
-        *,
-        kind: MessageKind,
-        chat_id: str | None = None,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
-        on_progress: ProgressCallback | None = None,
-        resume_url: str | None = None,
-        on_created: Callable[[str], None] | None = None,
-    ) -> str:
-        """Upload a file with tus; returns the upload id. See :func:`uploads.upload_file`."""
-        from voxbox.client import uploads  # it builds on this module
-
-        return uploads.upload_file(
-            self,
-            path,
-            kind=kind,
-            chat_id=chat_id,
-            chunk_size=chunk_size,
-            on_progress=on_progress,
-            resume_url=resume_url,
-            on_created=on_created,
-        )
-
-    def send_file(
-        self,
-        chat_id: str,
-        path: str | Path,
-        *,
-        voice: bool,
-        client_id: str | None = None,
-        reply_to: str | None = None,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
-        on_progress: ProgressCallback | None = None,
-    ) -> dict[str, Any]:
-        """Upload a file and post it to a chat as a voice message (``voice``) or an audio file;
-        returns the message. Reuse ``client_id`` when retrying so nothing is posted twice."""
-        kind: MessageKind = "voice" if voice else "audio"
-        upload_id = self.upload_file(
-            path, kind=kind, chat_id=chat_id, chunk_size=chunk_size, on_progress=on_progress
-        )
-        return self.send_upload(
-            chat_id,
-            upload_id,
-            kind=kind,
-            client_id=client_id or uuid.uuid4().hex,
-            reply_to=reply_to,
-        )
-
     # -- media ----------------------------------------------------------------------------
 
     def media(self, media_id: str) -> dict[str, Any]:
@@ -578,19 +527,6 @@ class VoxboxClient:
                     response.content,
                 )
             yield response
-
-    def download_media(
-        self,
-        media_id: str,
-        dest: str | Path,
-        format: MediaFormat = "original",
-        on_progress: ProgressCallback | None = None,
-    ) -> Path:
-        """Download media content to ``dest`` (replaced atomically), resuming a previous
-        partial download; see :func:`uploads.download_media`."""
-        from voxbox.client import uploads  # it builds on this module
-
-        return uploads.download_media(self, media_id, dest, format, on_progress)
 
     # -- events ---------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """Sending files with tus and downloading media, both resumable.
 
-Uploads (:class:`FileUpload`, :func:`upload_file`): tus 1.0.0 creation, then one PATCH per chunk.
+Uploads (:class:`FileUpload`, :func:`upload_file`, and :func:`send_file`, which uploads and
+posts, resumable across processes): tus 1.0.0 creation, then one PATCH per chunk.
 A broken connection, a 5xx or a ``409`` (the client's offset is not the server's) does not fail
 the upload: the client asks the server where it stands (``HEAD``) and continues from there, up to
 :data:`MAX_ATTEMPTS` times in a row. A later process can continue an upload from its URL.
@@ -19,12 +20,20 @@ import os
 import re
 import time
 import unicodedata
+import uuid
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import httpx
 
+from voxbox.client.config import (
+    PendingUpload,
+    forget_pending_upload,
+    load_pending_upload,
+    save_pending_upload,
+)
 from voxbox.client.http import (
     DEFAULT_CHUNK_SIZE,
     MediaFormat,
@@ -225,6 +234,141 @@ def upload_file(
         if on_created is not None:
             on_created(url)
     return upload.run(on_progress)
+
+
+class SendProgress(Protocol):
+    """What :func:`send_file` tells its caller as it goes (the CLI shows it)."""
+
+    def resuming(self, offset: int, length: int | None) -> None: ...
+
+    def uploading(
+        self, length: int | None, offset: int
+    ) -> AbstractContextManager[ProgressCallback]:
+        """A context around the upload; what it yields is called with (done, total)."""
+        ...
+
+    def processing(self) -> AbstractContextManager[object]: ...
+
+    def sent_already(self) -> None: ...
+
+
+class _Silent:
+    def resuming(self, offset: int, length: int | None) -> None:
+        pass
+
+    @contextlib.contextmanager
+    def uploading(self, length: int | None, offset: int) -> Iterator[ProgressCallback]:
+        yield lambda done, total: None
+
+    def processing(self) -> AbstractContextManager[object]:
+        return contextlib.nullcontext()
+
+    def sent_already(self) -> None:
+        pass
+
+
+# Answers to posting an upload that mean the file will never be accepted as it is.
+REFUSED = frozenset({413, 415, 422})
+
+
+def send_file(
+    client: VoxboxClient,
+    chat_id: str,
+    path: str | Path,
+    *,
+    voice: bool,
+    client_id: str | None = None,
+    reply_to: str | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    resume_key: str | None = None,
+    progress: SendProgress | None = None,
+) -> dict[str, Any]:
+    """Upload a file and post it to a chat as a voice message (``voice``) or an audio file;
+    returns the message.
+
+    With ``resume_key`` (see ``config.upload_key``) an interrupted send continues where it
+    stopped, in this process or a later one: the upload's URL and the message's client_id are
+    kept under that key until the message is posted. If the server no longer has the upload,
+    the message may have been posted just before the interruption; posting again with the
+    same client_id answers with it, so nothing is ever posted twice. Without a key, reuse
+    ``client_id`` when retrying.
+    """
+    show = progress or _Silent()
+    kind: MessageKind = "voice" if voice else "audio"
+    pending = load_pending_upload(resume_key) if resume_key is not None else None
+    upload = FileUpload(client, path, kind=kind, chat_id=chat_id, chunk_size=chunk_size)
+    message: dict[str, Any] | None = None
+    if pending is not None:
+        if upload.resume(pending.upload_url):
+            show.resuming(upload.offset, upload.length)
+        else:
+            message = _posted_already(client, chat_id, pending, kind, reply_to)
+    if message is not None:
+        show.sent_already()
+    else:
+        if upload.url is None:
+            client_id = pending.client_id if pending is not None else client_id
+            pending = PendingUpload(upload.create(), client_id or uuid.uuid4().hex)
+            if resume_key is not None:
+                save_pending_upload(resume_key, pending, path=Path(path))
+        assert pending is not None
+        with show.uploading(upload.length, upload.offset) as on_progress:
+            upload.run(on_progress)
+        with show.processing():
+            message = _post_upload(client, chat_id, upload, pending, kind, reply_to, resume_key)
+    if resume_key is not None:
+        forget_pending_upload(resume_key)
+    return message
+
+
+def _posted_already(
+    client: VoxboxClient,
+    chat_id: str,
+    pending: PendingUpload,
+    kind: MessageKind,
+    reply_to: str | None,
+) -> dict[str, Any] | None:
+    """The message an earlier run posted from an upload the server no longer has, if any.
+
+    Posting it again with the same client_id answers with that message (and does nothing).
+    Any refusal means it was not posted.
+    """
+    try:
+        return client.send_upload(
+            chat_id,
+            upload_id_of(pending.upload_url),
+            kind=kind,
+            client_id=pending.client_id,
+            reply_to=reply_to,
+        )
+    except VoxboxAPIError as exc:
+        if 400 <= exc.status < 500 and exc.status not in (401, 429):
+            return None
+        raise
+
+
+def _post_upload(
+    client: VoxboxClient,
+    chat_id: str,
+    upload: FileUpload,
+    pending: PendingUpload,
+    kind: MessageKind,
+    reply_to: str | None,
+    resume_key: str | None,
+) -> dict[str, Any]:
+    """Post the complete upload as a message; forget it if the server refuses the file."""
+    try:
+        return client.send_upload(
+            chat_id, upload.upload_id, kind=kind, client_id=pending.client_id, reply_to=reply_to
+        )
+    except VoxboxAPIError as exc:
+        if exc.status in REFUSED:
+            # Sending it again would be refused again: nothing to resume.
+            if resume_key is not None:
+                forget_pending_upload(resume_key)
+            with contextlib.suppress(VoxboxAPIError, httpx.HTTPError):
+                client.delete_upload(pending.upload_url)
+        raise
 
 
 # -- downloads --------------------------------------------------------------------------------
