@@ -6,7 +6,8 @@ import functools
 import hashlib
 import re
 import secrets
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import anyio.to_thread
 from argon2 import PasswordHasher
@@ -127,9 +128,17 @@ async def do_create_user(
     return user
 
 
+@dataclass(frozen=True)
+class NewInvite:
+    """An invite just made: its code to hand out, and when it stops working."""
+
+    code: str
+    expires_at: datetime
+
+
 async def register(
     b: Backends, handle: str, password: str, display_name: str | None, invite: str | None
-) -> tuple[User, str]:
+) -> tuple[Principal, str]:
     """Register a user per the registration mode; returns the user and a new token.
 
     An admin invite (the first-start bootstrap invite) works in every mode and makes the user
@@ -153,7 +162,7 @@ async def register(
             token = await do_issue_token(session, user)
     except IntegrityError as exc:  # a concurrent registration took the handle
         raise Conflict(f"The handle {handle!r} is taken.") from exc
-    return user, token
+    return Principal.of(user), token
 
 
 async def _claim_invite(session: AsyncSession, code: str, mode: Registration) -> Invite:
@@ -175,7 +184,7 @@ async def _claim_invite(session: AsyncSession, code: str, mode: Registration) ->
     return invite
 
 
-async def login(b: Backends, handle: str, password: str, address: str) -> tuple[User, str]:
+async def login(b: Backends, handle: str, password: str, address: str) -> tuple[Principal, str]:
     """Check credentials; wrong password and unknown handle fail the same way, in the same time.
 
     Rate limited per client address (every attempt) and per handle (failed attempts).
@@ -204,7 +213,7 @@ async def login(b: Backends, handle: str, password: str, address: str) -> tuple[
                 update(User).where(User.id == user.id).values(password_hash=rehashed)
             )
         token = await do_issue_token(session, user)
-    return user, token
+    return Principal.of(user), token
 
 
 async def authenticate(b: Backends, token: str) -> Principal:
@@ -229,21 +238,21 @@ async def logout(b: Backends, token: str) -> None:
     b.tokens.drop(token_hash(token))
 
 
-async def get_user(b: Backends, handle: str) -> User:
+async def get_user(b: Backends, handle: str) -> Principal:
     async with b.read() as session:
         user = await session.scalar(select(User).where(User.handle == normalize_handle(handle)))
     if user is None:
         raise NotFound(f"No user {handle!r}.")
-    return user
+    return Principal.of(user)
 
 
-async def create_invite(b: Backends, creator: Principal, grants_admin: bool = False) -> Invite:
+async def create_invite(b: Backends, creator: Principal, grants_admin: bool = False) -> NewInvite:
     if not creator.is_admin:
         raise Forbidden("Only admins can create invites.")
     return await _insert_invite(b, creator.id, grants_admin)
 
 
-async def _insert_invite(b: Backends, creator_id: str | None, grants_admin: bool) -> Invite:
+async def _insert_invite(b: Backends, creator_id: str | None, grants_admin: bool) -> NewInvite:
     now = utcnow()
     invite = Invite(
         code=secrets.token_urlsafe(12),
@@ -254,10 +263,10 @@ async def _insert_invite(b: Backends, creator_id: str | None, grants_admin: bool
     )
     async with b.transaction() as session:
         session.add(invite)
-    return invite
+    return NewInvite(invite.code, invite.expires_at)
 
 
-async def bootstrap_invite(b: Backends) -> Invite | None:
+async def bootstrap_invite(b: Backends) -> NewInvite | None:
     """With no admin yet, a fresh single-use invite that makes its user admin; else None."""
     async with b.read() as session:
         if await session.scalar(select(User.id).where(User.is_admin.is_(True)).limit(1)):
@@ -271,10 +280,11 @@ async def create_user(
     password: str,
     display_name: str | None = None,
     is_admin: bool = False,
-) -> User:
+) -> Principal:
     """Create a user directly (admin CLI), whatever the registration mode."""
     handle = check_handle(handle)
     check_password(password)
     password_hash = await hash_password(b.settings.password_hash, password)
     async with b.transaction() as session:
-        return await do_create_user(session, handle, password_hash, display_name, is_admin)
+        user = await do_create_user(session, handle, password_hash, display_name, is_admin)
+    return Principal.of(user)

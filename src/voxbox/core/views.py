@@ -165,7 +165,7 @@ class PresenceOut(BaseModel):
     state: Literal["typing", "recording", "idle"]
 
 
-def user_out(user: User | Principal) -> UserOut:
+def user_out(user: Principal) -> UserOut:
     return UserOut(
         id=user.id, handle=user.handle, display_name=user.display_name, created_at=user.created_at
     )
