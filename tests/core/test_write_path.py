@@ -144,3 +144,27 @@ async def test_a_failed_publish_after_commit_still_answers_and_keeps_the_message
     page, _ = await messages.list_messages(b, bob, direct.id)
     assert [m.text for m in page] == ["stored"]
     assert "publishing message.created failed" in caplog.text
+
+
+async def test_a_caller_who_goes_away_does_not_fail_the_others_of_its_batch(
+    b: Backends, make_users
+):
+    alice, bob, carol = await make_users("g", 3)
+    direct, _ = await chats.create_direct(b, alice, bob.handle)
+    theirs, _ = await chats.create_direct(b, bob, carol.handle)
+
+    async with b.db.write_gate():  # nothing commits until both are queued
+        leaving = asyncio.create_task(  # not her chat: its outcome is an error
+            messages.send_message(b, alice, theirs.id, client_id="bad", kind="text", text="no")
+        )
+        staying = asyncio.create_task(
+            messages.send_message(b, alice, direct.id, client_id="ok", kind="text", text="ok")
+        )
+        while len(b.writes._queue) < 2:  # noqa: ASYNC110 (no event says "n queued")
+            await asyncio.sleep(0)  # a turn of the loop, no wall-clock wait
+        leaving.cancel()  # the first caller hangs up before the commit
+
+    view, created = await staying
+    assert created and view.text == "ok"
+    with pytest.raises(asyncio.CancelledError):
+        await leaving

@@ -235,16 +235,19 @@ class WriteQueue:
     async def _answer(self, committed: _Committed) -> None:
         batch, result = committed.batch, committed.result
         if isinstance(result, BaseException):
-            batch[0].future.set_exception(result)
+            if not batch[0].future.done():
+                batch[0].future.set_exception(result)
             return
         outcomes, envelopes = result
         WRITE_BATCH_SIZE.observe(len(batch))
         WRITE_BATCH_SECONDS.observe(committed.seconds)
         await publish(self._bus, envelopes)
         for p, outcome in zip(batch, outcomes, strict=True):
+            if p.future.done():  # the caller went away (its request was cancelled)
+                continue
             if isinstance(outcome, VoxboxError):
                 p.future.set_exception(outcome)
-            elif not p.future.cancelled():
+            else:
                 p.future.set_result(outcome)
 
 
