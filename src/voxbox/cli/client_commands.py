@@ -56,6 +56,7 @@ def register(app: typer.Typer) -> None:
     app.command("chats")(list_chats)
     app.command("send")(send)
     app.command("download")(transfer_commands.download)
+    app.command("export")(transfer_commands.export)
     app.command("invite")(invite)
     app.command("listen")(listen_events)
     app.command("info")(message_info)

@@ -33,7 +33,7 @@ from voxbox.client.config import (
 )
 from voxbox.client.http import MediaFormat, MessageKind
 from voxbox.client.resolve import resolve_chat
-from voxbox.client.uploads import download_name, part_paths
+from voxbox.client.uploads import download_name, part_paths, safe_filename
 
 INTERRUPTED = "Interrupted; run the same command again to continue."
 
@@ -238,4 +238,39 @@ def download(
             ui.err.print(f"Continuing the partial download in {part}.", soft_wrap=True)
         with _Transfer(f"Downloading {dest.name}") as progress:
             uploads.download_media(client, media["id"], dest, fmt, progress)
+    ui.out.print(str(dest), markup=False, soft_wrap=True)
+
+
+def export(
+    chat: Annotated[str, typer.Argument(help="The chat: its id, or a handle or group title.")],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="The zip to write. Default: 'voxbox <chat>.zip' in the current directory.",
+            show_default=False,
+        ),
+    ] = None,
+    media: Annotated[
+        bool, typer.Option("--media/--no-media", help="Include the voice notes and audio files.")
+    ] = True,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite the output file if it exists.")
+    ] = False,
+) -> None:
+    """Export a chat as a zip and print where it was saved.
+
+    The zip holds chat.txt (WhatsApp's format), messages.json, media/ and chat.html, a page that
+    plays the voice notes in any browser, offline. A progress line shows the bytes received.
+    """
+    credentials = ui.load_login()
+    with ui.reporting_errors(), _resumable(), ui.client_for(credentials) as client:
+        found = resolve_chat(client, chat)
+        title = found.get("title") or chat
+        dest = output or Path(safe_filename(f"voxbox {title}.zip", "voxbox chat.zip"))
+        if dest.exists() and not force:
+            ui.fail("File exists", f"{dest}; add --force to overwrite it")
+        with _Transfer(f"Exporting {dest.name}") as progress:
+            uploads.download_export(client, found["id"], dest, media=media, on_progress=progress)
     ui.out.print(str(dest), markup=False, soft_wrap=True)

@@ -512,11 +512,39 @@ class VoxboxClient:
         """The streamed response of ``GET /media/{id}/content`` (200, or 206 for a ``Range``
         in ``headers``); its body is not read yet. Error answers are raised before yielding."""
         # Identity encoding: byte ranges and sizes must refer to the file's own bytes.
-        with self._http.stream(
-            "GET",
+        with self._stream(
             f"/media/{_segment(media_id)}/content",
             params={"format": format},
-            headers=self._headers({"Accept-Encoding": "identity", **(headers or {})}),
+            headers={"Accept-Encoding": "identity", **(headers or {})},
+        ) as response:
+            yield response
+
+    @contextlib.contextmanager
+    def stream_export(self, chat_id: str, *, media: bool = True) -> Iterator[httpx.Response]:
+        """The streamed response of ``GET /chats/{id}/export`` (a zip); its body is not read
+        yet. Error answers are raised before yielding."""
+        with self._stream(
+            f"/chats/{_segment(chat_id)}/export",
+            params={"media": "true" if media else "false"},
+            timeout=httpx.Timeout(60.0, read=None),  # the server may read media a while
+        ) as response:
+            yield response
+
+    @contextlib.contextmanager
+    def _stream(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, str],
+        headers: Mapping[str, str] | None = None,
+        timeout: httpx.Timeout | None = None,
+    ) -> Iterator[httpx.Response]:
+        with self._http.stream(
+            "GET",
+            path,
+            params=params,
+            headers=self._headers(headers),
+            timeout=timeout or self._http.timeout,
         ) as response:
             if response.is_error:
                 response.read()

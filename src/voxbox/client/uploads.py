@@ -374,6 +374,30 @@ def _post_upload(
 # -- downloads --------------------------------------------------------------------------------
 
 
+def download_export(
+    client: VoxboxClient,
+    chat_id: str,
+    dest: str | Path,
+    *,
+    media: bool = True,
+    on_progress: ProgressCallback | None = None,
+) -> Path:
+    """Save a chat's export (a zip) to ``dest``: written to ``<dest>.part``, renamed when
+    complete, so ``dest`` is never a cut-off zip. The export is made as it is sent, so an
+    interrupted one starts over."""
+    dest = Path(dest)
+    part = dest.with_name(dest.name + PART_SUFFIX)
+    with client.stream_export(chat_id, media=media) as response, part.open("wb") as out:
+        done = 0
+        for chunk in response.iter_bytes():
+            out.write(chunk)
+            done += len(chunk)
+            if on_progress is not None:
+                on_progress(done, None)
+    os.replace(part, dest)
+    return dest
+
+
 def part_paths(dest: Path) -> tuple[Path, Path]:
     """Where a download to ``dest`` keeps its partial body and that body's ETag."""
     return dest.with_name(dest.name + PART_SUFFIX), dest.with_name(dest.name + ETAG_SUFFIX)
