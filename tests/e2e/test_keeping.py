@@ -9,7 +9,7 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, expect
 
-from e2e.ui import SCREENSHOT_DIR
+from e2e.ui import SCREENSHOT_DIR, Person, button, role, shoot
 from support.api import User, client_id, ok
 from support.audio import encode
 from support.tus import upload
@@ -44,3 +44,26 @@ def test_an_exported_chat_plays_its_voice_note_offline(
         page.screenshot(path=str(SCREENSHOT_DIR / "export-chat-html.png"))
     finally:
         context.close()
+
+
+def test_export_chat_from_the_chat_menu_downloads_the_zip(
+    alice: Person, bob: Person, tmp_path: Path
+) -> None:
+    chat_id = alice.api.direct_with(bob.api)
+    bob.api.send(chat_id, "the address is 12 Elm Street")
+    bob.open_chat(chat_id, "Alice")
+
+    bob.press(button(bob.page, "Chat menu"))
+    menu = role(bob.page, "menu", "Chat menu")
+    expect(menu).to_be_visible()
+    shoot(bob.page, "chat-menu", sizes=(bob.size,))
+    with bob.page.expect_download() as download:
+        bob.press(menu.get_by_role("menuitem", name="Export chat"))
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+
+    assert saved.name.endswith(".zip") and "Alice" in saved.name
+    with zipfile.ZipFile(saved) as zf:
+        assert "Bob: the address is 12 Elm Street" in zf.read("chat.txt").decode()
+    expect(menu).to_be_hidden()
+    expect(button(bob.page, "Chat menu")).to_be_focused()

@@ -53,6 +53,7 @@ export const L = {
   attachAudio: "Attach audio",
   audioFile: "Audio file",
   chatMenu: "Chat menu",
+  exportChat: "Export chat",
   // Recording
   recordingTime: "Recording time",
   slideToCancel: "Slide to cancel",

@@ -127,6 +127,8 @@ export const api = {
 export type MediaFormat = "original" | "ogg" | "mp3";
 export const mediaUrl = (id: string, format: MediaFormat = "original"): string =>
   `${API}/media/${id}/content?format=${format}`;
+/** A chat's export (a zip with its voice notes and a page that plays them offline). */
+export const exportUrl = (chatId: string): string => `${API}/chats/${chatId}/export?media=true`;
 /** The whole media in memory: a view-once message is loaded before it is marked played. */
 export async function fetchMedia(id: string, format: MediaFormat): Promise<Blob> {
   let response: Response;

@@ -1,4 +1,5 @@
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
+import { exportUrl } from "../api/http";
 import type { Chat, Message } from "../api/types";
 import { L } from "../labels";
 import { chatTitle, dayLabel, isMember, messageStatus } from "../state/model";
@@ -17,6 +18,7 @@ import { presenceText } from "./ChatList";
 import { Composer } from "./Composer";
 import { Alert, Dialog, DialogButtons, errorText } from "./Dialog";
 import { Icon } from "./Icon";
+import { MenuButton } from "./Menu";
 import { MessageItem } from "./MessageItem";
 
 const all = (s: State) => s;
@@ -138,6 +140,13 @@ export function ChatView({ chatId }: { chatId: string }) {
             <Icon name="group" />
           </button>
         )}
+        <MenuButton label={L.chatMenu} icon="more" class="icon" wrap="menu-anchor">
+          {(close) => (
+            <a role="menuitem" tabIndex={-1} href={exportUrl(chat.id)} download onClick={close}>
+              {L.exportChat}
+            </a>
+          )}
+        </MenuButton>
       </header>
       <div class="scroller" ref={listRef} onScroll={onScroll}>
         {s.hasMore[chatId] && (

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useRef, useState } from "preact/hooks";
+import { useCallback, useState } from "preact/hooks";
 import { mediaUrl, type MediaFormat } from "../api/http";
 import { memo } from "./memo";
 import type { Message } from "../api/types";
@@ -6,6 +6,7 @@ import { L } from "../labels";
 import { timeLabel, withdrawnNote, type Status } from "../state/model";
 import { deleteMessage, removeUnsent, retrySend, starMessage } from "../state/store";
 import { Icon } from "./Icon";
+import { MenuButton } from "./Menu";
 import type { PlayerState } from "../audio/player";
 import { usePlayerSelect, VoiceBubble } from "./VoiceBubble";
 
@@ -107,41 +108,7 @@ export const MessageItem = memo(function MessageItem(p: MessageProps) {
 
 function MessageMenu(p: MessageProps & { mine: boolean }) {
   const m = p.message;
-  const [open, setOpen] = useState(false);
   const [download, setDownload] = useState(false);
-  const [up, setUp] = useState(false);
-  const menuRef = useRef<HTMLDivElement>(null);
-  const buttonRef = useRef<HTMLButtonElement>(null);
-
-  useEffect(() => {
-    if (!open) return;
-    const first = menuRef.current?.querySelector<HTMLElement>("[role=menuitem]");
-    first?.focus();
-    const close = (e: Event) => {
-      if (!menuRef.current?.contains(e.target as Node)) setOpen(false);
-    };
-    document.addEventListener("pointerdown", close);
-    return () => document.removeEventListener("pointerdown", close);
-  }, [open, download]);
-
-  function act(f: () => Promise<void> | void) {
-    setOpen(false);
-    setDownload(false);
-    buttonRef.current?.focus();
-    Promise.resolve(f()).catch((e) => p.onError(e instanceof Error ? e.message : String(e)));
-  }
-
-  function onKey(e: KeyboardEvent) {
-    const items = [...(menuRef.current?.querySelectorAll<HTMLElement>("[role=menuitem]") ?? [])];
-    const i = items.indexOf(document.activeElement as HTMLElement);
-    if (e.key === "ArrowDown") items[(i + 1) % items.length]?.focus();
-    else if (e.key === "ArrowUp") items[(i - 1 + items.length) % items.length]?.focus();
-    else if (e.key === "Escape") {
-      setOpen(false);
-      buttonRef.current?.focus();
-    } else return;
-    e.preventDefault();
-  }
 
   const hasMedia = m.kind !== "text" && m.media;
   const formats: [MediaFormat, string][] = [
@@ -150,33 +117,14 @@ function MessageMenu(p: MessageProps & { mine: boolean }) {
     ["mp3", "MP3"],
   ];
   return (
-    <div class="menu-wrap">
-      <button
-        ref={buttonRef}
-        type="button"
-        class="icon menu-button"
-        aria-label={L.messageActions}
-        aria-haspopup="menu"
-        aria-expanded={open}
-        onKeyDown={(e) => {
-          if (e.key === "Escape" && open) {
-            e.preventDefault();
-            setOpen(false);
-          }
-        }}
-        onClick={() => {
-          // Open upwards in the lower half of the screen, so the menu is never cut off.
-          const top = buttonRef.current?.getBoundingClientRect().top ?? 0;
-          setUp(top > window.innerHeight / 2);
-          setOpen(!open);
-          setDownload(false);
-        }}
-      >
-        <Icon name="more" size={18} />
-      </button>
-      {open && (
-        <div role="menu" class={up ? "menu up" : "menu"} ref={menuRef} onKeyDown={onKey} aria-label={L.messageActions}>
-          {download && hasMedia ? (
+    <MenuButton label={L.messageActions} icon="more" iconSize={18} page={download} onClose={() => setDownload(false)}>
+      {(close) => {
+        const act = (f: () => Promise<void> | void) => {
+          close();
+          Promise.resolve(f()).catch((e) => p.onError(e instanceof Error ? e.message : String(e)));
+        };
+        return download && hasMedia ? (
+
             formats.map(([format, label]) => (
               <a
                 key={format}
@@ -216,9 +164,8 @@ function MessageMenu(p: MessageProps & { mine: boolean }) {
                 </button>
               )}
             </>
-          )}
-        </div>
-      )}
-    </div>
+          );
+      }}
+    </MenuButton>
   );
 }
