@@ -9,8 +9,9 @@ message they received and already played. Every query that shows messages or med
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, and_, exists, or_, select
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.util import AliasedClass
 
 from voxbox.core.errors import Forbidden, NotFound
 from voxbox.db.models import Chat, HiddenMessage, Media, Member, Message, Receipt
@@ -18,10 +19,26 @@ from voxbox.db.models import Chat, HiddenMessage, Media, Member, Message, Receip
 
 def within_membership(message_id: str | SQLColumnExpression[str]) -> ColumnElement[bool]:
     """True for memberships (rows of ``Member``) the message was posted within: after the
-    member joined, up to when they left."""
+    member joined, up to when they left. ``membership_bounds`` states the same window for
+    index scans: change both together."""
     return and_(
         Member.joined_id < message_id,
         or_(Member.left_id.is_(None), Member.left_id >= message_id),
+    )
+
+
+# Sorts after every id, in every collation (ids are 26 characters of Crockford base32).
+_AFTER_ALL_IDS = "Z" * 26
+
+
+def membership_bounds(
+    member: type[Member] | AliasedClass[Member],
+) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """The window of ``within_membership`` as bounds on ``Message.id`` (no OR), so an index on
+    message ids can be range-scanned. They only narrow a scan; ``can_see`` still decides."""
+    return (
+        Message.id > member.joined_id,
+        Message.id <= func.coalesce(member.left_id, _AFTER_ALL_IDS),
     )
 
 

@@ -23,6 +23,7 @@ from voxbox.core.access import (
     check_active,
     may_fetch_media,
     may_post_media,
+    visible_to,
 )
 from voxbox.core.backends import Backends
 from voxbox.core.errors import Forbidden, Invalid, NotFound, VoxboxError
@@ -30,7 +31,7 @@ from voxbox.core.events import NewEvent, append_events, log_event
 from voxbox.core.media import finish_upload, release_media
 from voxbox.core.principal import Principal
 from voxbox.core.receipts import do_mark_delivered, undelivered
-from voxbox.core.views import MessageOut, load_messages, media_out, visible_to
+from voxbox.core.views import MessageOut, load_messages, media_out
 from voxbox.core.writer import BatchResult
 from voxbox.db.models import Chat, HiddenMessage, Media, Member, Message, Star
 from voxbox.db.queries import insert_ignoring_conflicts

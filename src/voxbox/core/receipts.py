@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voxbox.core.access import access_chat, access_message, within_membership
+from voxbox.core.access import access_chat, access_message, visible_to, within_membership
 from voxbox.core.backends import Backends
 from voxbox.core.errors import Forbidden, Invalid, VoxboxError
 from voxbox.core.events import (
@@ -31,7 +31,6 @@ from voxbox.core.views import (
     ReceiptOut,
     load_chat,
     load_messages,
-    visible_to,
 )
 from voxbox.core.writer import BatchResult
 from voxbox.db.models import Chat, Event, Member, Message, Receipt, User

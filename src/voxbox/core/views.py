@@ -17,8 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from voxbox.core import mediatypes
-from voxbox.core.access import can_see, view_once_spent
-from voxbox.core.access import visible_to as visible_to  # messages and receipts import it here
+from voxbox.core.access import can_see, membership_bounds, view_once_spent
 from voxbox.core.principal import Principal
 from voxbox.db.models import Chat, Media, Member, Message, Receipt, User
 from voxbox.timeutil import isoformat
@@ -287,10 +286,6 @@ def new_chat_view(chat: Chat, members: Iterable[MemberOut]) -> ChatOut:
     )
 
 
-# Sorts after every id, in every collation (ids are 26 characters of Crockford base32).
-_AFTER_ALL_IDS = "Z" * 26
-
-
 async def load_chat_views(
     session: AsyncSession, chats: Sequence[Chat], viewer_ids: Collection[str]
 ) -> dict[tuple[str, str], ChatOut]:
@@ -323,11 +318,9 @@ async def load_chat_views(
         listed.sort(key=_member_order)
 
     viewer = aliased(Member, name="viewer")
-    # can_see decides; the id bounds only narrow the index range scanned.
     seen = (
         Message.chat_id == viewer.chat_id,
-        Message.id > viewer.joined_id,
-        Message.id <= func.coalesce(viewer.left_id, _AFTER_ALL_IDS),
+        *membership_bounds(viewer),
         can_see(viewer.user_id),
     )
     last_id = select(Message.id).where(*seen).order_by(Message.id.desc()).limit(1)
