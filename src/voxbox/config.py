@@ -9,10 +9,10 @@ import os
 import tomllib
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import argon2
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -51,6 +51,10 @@ class LimitsSettings(BaseModel):
     # many such transactions may be in flight at once on PostgreSQL (SQLite: always one).
     write_batch_max: int = Field(256, ge=1)
     write_batches_in_flight: int = Field(4, ge=1)
+    # Emailing voice messages (POST /messages/{id}/email): per user per hour, and the largest
+    # attachment (the audio; its MP3 copy comes on top).
+    emails_per_hour: int = Field(20, ge=1)
+    email_max_bytes: int = Field(20 * 1000 * 1000, ge=1024)
 
 
 class PasswordHashSettings(BaseModel):
@@ -74,6 +78,20 @@ class PasswordHashSettings(BaseModel):
         return self
 
 
+class SmtpSettings(BaseModel):
+    """The mail server voice messages are emailed through; no host: email is off."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    host: str | None = None
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["none", "starttls", "tls"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str | None = Field(None, alias="from")  # VOXBOX_SMTP__FROM
+    timeout_seconds: float = Field(30.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="VOXBOX_", env_nested_delimiter="__", extra="forbid"
@@ -89,6 +107,7 @@ class Settings(BaseSettings):
     trust_forwarded_for: bool = False
     limits: LimitsSettings = LimitsSettings()
     password_hash: PasswordHashSettings = PasswordHashSettings()
+    smtp: SmtpSettings = SmtpSettings()
 
     @field_validator("data_dir")
     @classmethod

@@ -86,6 +86,15 @@ class ForwardOut(BaseModel):
     messages: list[MessageOut]
 
 
+class EmailIn(Body):
+    to: str = Field(max_length=320)
+    note: str | None = Field(None, max_length=2000)
+
+
+class EmailOut(BaseModel):
+    to: str
+
+
 class ReadIn(Body):
     up_to: str = Field(max_length=64)
 

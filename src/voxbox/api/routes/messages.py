@@ -5,8 +5,17 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 
 from voxbox.api.deps import B, CurrentUser
-from voxbox.api.schemas import ForwardIn, ForwardOut, MessagesOut, ReadIn, SendMessageIn, StarredOut
-from voxbox.core import messages, receipts
+from voxbox.api.schemas import (
+    EmailIn,
+    EmailOut,
+    ForwardIn,
+    ForwardOut,
+    MessagesOut,
+    ReadIn,
+    SendMessageIn,
+    StarredOut,
+)
+from voxbox.core import mailing, messages, receipts
 from voxbox.core.views import MessageOut, MessageReceiptsOut
 
 router = APIRouter(tags=["messages"])
@@ -62,6 +71,14 @@ async def delete_message(
 ) -> Response:
     await messages.delete_message(b, user, message_id, scope)
     return Response(status_code=204)
+
+
+@router.post("/messages/{message_id}/email", status_code=202)
+async def email_message(message_id: str, body: EmailIn, b: B, user: CurrentUser) -> EmailOut:
+    """Email the voice or audio message (Ogg/Opus or the audio file, plus an MP3 copy) with
+    its sender, date, length and the note. Sent before answering: 502 if the mail server
+    refuses it, 503 when email is off (no `VOXBOX_SMTP__HOST`)."""
+    return EmailOut(to=await mailing.email_message(b, user, message_id, body.to, body.note))
 
 
 @router.post("/messages/{message_id}/forward", status_code=201)
