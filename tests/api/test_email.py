@@ -8,6 +8,7 @@ import pytest
 
 from support.api import assert_problem, client_id, ok
 from support.audio import decoded_duration, encode
+from support.cli import login, voxbox
 from support.smtp import Mailbox, smtp_server
 from support.tus import upload
 
@@ -110,3 +111,18 @@ def test_without_a_mail_server_email_is_off(make_user) -> None:
 
     problem = assert_problem(r, 503, "unavailable")
     assert "VOXBOX_SMTP__HOST" in problem["detail"]
+
+
+def test_voxbox_email_sends_it(mail_server, mailbox, make_user, tmp_path) -> None:
+    alice, bob = make_user(server=mail_server), make_user(server=mail_server)
+    voice = send_voice(bob, alice.direct_with(bob), 1.0)
+    config = login(mail_server, alice, tmp_path / "alice")
+
+    result = voxbox(config, "email", voice["id"], "--to", "me@example.org", "--note", "keep")
+
+    assert result.returncode == 0, result.stderr
+    assert "Emailed to me@example.org." in result.stderr
+    [(recipients, mail)] = mailbox.wait(1)
+    assert recipients == ["me@example.org"] and "keep" in mail.get_body(("plain",)).get_content()
+    refused = voxbox(config, "email", voice["id"], "--to", "nobody")
+    assert refused.returncode != 0 and "not an email address" in refused.stderr

@@ -60,6 +60,7 @@ def register(app: typer.Typer) -> None:
     app.command("invite")(invite)
     app.command("listen")(listen_events)
     app.command("info")(message_info)
+    app.command("email")(email_message)
 
 
 # -- shared plumbing ------------------------------------------------------------------------
@@ -502,6 +503,24 @@ def listen_events(
         # Ctrl-C is the normal way to stop listening, not an error.
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_follow(credentials, client, user_id, start, as_json, chats))
+
+
+def email_message(
+    message_id: Annotated[str, typer.Argument(help="The id of a voice or audio message.")],
+    to: Annotated[str, typer.Option("--to", help="The address to send it to.")],
+    note: Annotated[
+        str | None, typer.Option("--note", help="A few words to go with it.", show_default=False)
+    ] = None,
+) -> None:
+    """Email a voice or audio message, with an MP3 copy for players without Opus.
+
+    The mail says who sent it, when, and how long it is, with your note. It goes through the
+    server's mail server; nothing is sent if the server has none.
+    """
+    credentials = ui.load_login()
+    with ui.reporting_errors(), ui.client_for(credentials) as client:
+        sent = client.email_message(message_id, to, note)
+    ui.err.print(f"Emailed to {sent['to']}.", soft_wrap=True)
 
 
 def message_info(

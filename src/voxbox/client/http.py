@@ -381,6 +381,15 @@ class VoxboxClient:
         "Message info" of one's own message, a time or ``null`` per member it was sent to."""
         return self._json("GET", f"/messages/{_segment(message_id)}/receipts")
 
+    def email_message(self, message_id: str, to: str, note: str | None = None) -> dict[str, Any]:
+        """Email a voice or audio message (with an MP3 copy) to ``to``; ``{to}`` once the mail
+        server took it. Raises :class:`VoxboxAPIError` 422 (bad address, not audio), 429 (too
+        many), 502 (the mail server refused it) or 503 (email is off on this server)."""
+        body = {"to": to, **({"note": note} if note else {})}
+        return self._json(
+            "POST", f"/messages/{_segment(message_id)}/email", body=body, timeout=PROCESSING_TIMEOUT
+        )
+
     def send_upload(
         self,
         chat_id: str,
