@@ -4,15 +4,31 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Browser, expect
 
 from e2e.ui import SCREENSHOT_DIR, Person, button, role, shoot
 from support.api import User, client_id, ok
 from support.audio import encode
+from support.factory import ServerFactory
+from support.server import ServerProcess
+from support.smtp import Mailbox, smtp_server
 from support.tus import upload
+
+
+@pytest.fixture(scope="module")
+def mailbox() -> Iterator[Mailbox]:
+    with smtp_server() as box:
+        yield box
+
+
+@pytest.fixture(scope="module")
+def app_server(server_factory: ServerFactory, mailbox: Mailbox) -> ServerProcess:
+    """This module's server also mails, through the test's SMTP server."""
+    return server_factory.start(mailbox.settings())
 
 
 def test_an_exported_chat_plays_its_voice_note_offline(
@@ -67,3 +83,28 @@ def test_export_chat_from_the_chat_menu_downloads_the_zip(
         assert "Bob: the address is 12 Elm Street" in zf.read("chat.txt").decode()
     expect(menu).to_be_hidden()
     expect(button(bob.page, "Chat menu")).to_be_focused()
+
+
+def test_email_a_voice_message_from_its_actions(
+    alice: Person, bob: Person, mailbox: Mailbox
+) -> None:
+    chat_id = alice.api.direct_with(bob.api)
+    uid = upload(alice.api.http, encode(1.5, "ogg", "libopus"), kind="voice", chat_id=chat_id)
+    body = {"client_id": client_id(), "kind": "voice", "upload_id": uid}
+    ok(alice.api.http.post(f"/chats/{chat_id}/messages", json=body), 201)
+    bob.open_chat(chat_id, "Alice")
+
+    menu = bob.message_actions(bob.items("Voice message").last)
+    bob.press(menu.get_by_role("menuitem", name="Email"))
+    dialog = role(bob.page, "dialog", "Email voice message")
+    expect(dialog).to_be_visible()
+    dialog.get_by_label("To").fill("grandma@example.org")
+    dialog.get_by_label("Note").fill("Alice's first words")
+    shoot(bob.page, "email-voice-message", sizes=(bob.size,))
+    bob.press(button(dialog, "Send email"))
+
+    expect(dialog).to_be_hidden()
+    [(recipients, mail)] = mailbox.wait(1)
+    assert recipients == ["grandma@example.org"]
+    assert "Alice's first words" in mail.get_body(("plain",)).get_content()
+    assert {p.get_content_type() for p in mail.iter_attachments()} == {"audio/ogg", "audio/mpeg"}

@@ -42,13 +42,14 @@ class Mailbox:
             assert self._arrived.wait_for(lambda: len(self.mails) >= count, timeout), self.mails
             return list(self.mails)
 
-    def settings(self) -> dict[str, str]:
-        """make_server keywords for a voxbox that mails through this server."""
+    def settings(self) -> dict[str, str | None]:
+        """The VOXBOX_* settings of a voxbox that mails through this server (make_server
+        takes them as keywords too)."""
         return {
-            "smtp__host": self.host,
-            "smtp__port": str(self.port),
-            "smtp__security": "none",
-            "smtp__from": "voxbox@example.org",
+            "VOXBOX_SMTP__HOST": self.host,
+            "VOXBOX_SMTP__PORT": str(self.port),
+            "VOXBOX_SMTP__SECURITY": "none",
+            "VOXBOX_SMTP__FROM": "voxbox@example.org",
         }
 
 

@@ -105,6 +105,8 @@ export const api = {
     request<void>("DELETE", `/messages/${id}?scope=${scope}`),
   forward: (id: string, chatIds: string[]) =>
     request<{ messages: Message[] }>("POST", `/messages/${id}/forward`, { chat_ids: chatIds }),
+  email: (id: string, to: string, note: string) =>
+    request<{ to: string }>("POST", `/messages/${id}/email`, note ? { to, note } : { to }),
   star: (id: string) => request<void>("PUT", `/messages/${id}/star`),
   unstar: (id: string) => request<void>("DELETE", `/messages/${id}/star`),
   starred: () => request<{ messages: Message[] }>("GET", "/starred"),

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
-import { exportUrl } from "../api/http";
+import { api, exportUrl } from "../api/http";
 import type { Chat, Message } from "../api/types";
 import { L } from "../labels";
 import { chatTitle, dayLabel, isMember, messageStatus } from "../state/model";
@@ -30,6 +30,7 @@ export function ChatView({ chatId }: { chatId: string }) {
   const messages = s.messages[chatId] ?? [];
   const [replyTo, setReplyTo] = useState<Message | null>(null);
   const [forwarding, setForwarding] = useState<Message | null>(null);
+  const [emailing, setEmailing] = useState<Message | null>(null);
   const [info, setInfo] = useState(false);
   const [error, setError] = useState("");
   const [loadingOlder, setLoadingOlder] = useState(false);
@@ -176,6 +177,7 @@ export function ChatView({ chatId }: { chatId: string }) {
                 day={showDay}
                 onReply={setReplyTo}
                 onForward={setForwarding}
+                onEmail={setEmailing}
                 onError={setError}
               />
             );
@@ -189,6 +191,7 @@ export function ChatView({ chatId }: { chatId: string }) {
         <Composer chat={chat} replyTo={replyTo} onCancelReply={() => setReplyTo(null)} me={me} />
       )}
       {forwarding && <ForwardDialog message={forwarding} onClose={() => setForwarding(null)} />}
+      {emailing && <EmailDialog message={emailing} onClose={() => setEmailing(null)} />}
       {info && <GroupInfoDialog chat={chat} me={me} onClose={() => setInfo(false)} />}
     </main>
   );
@@ -250,6 +253,41 @@ function ForwardDialog(props: { message: Message; onClose: () => void }) {
         <ChatCheckboxes me={s.me?.handle ?? ""} chats={chats} selected={selected} onToggle={toggle} max={FORWARD_MAX} />
         <Alert text={error} />
         <DialogButtons action={L.forward} onCancel={props.onClose} disabled={!selected.size} />
+      </form>
+    </Dialog>
+  );
+}
+
+function EmailDialog(props: { message: Message; onClose: () => void }) {
+  const [to, setTo] = useState("");
+  const [note, setNote] = useState("");
+  const [error, setError] = useState("");
+  const [sending, setSending] = useState(false);
+  async function submit(e: Event) {
+    e.preventDefault();
+    setSending(true);
+    try {
+      await api.email(props.message.id, to.trim(), note.trim());
+      props.onClose();
+    } catch (err) {
+      setError(errorText(err));
+    } finally {
+      setSending(false);
+    }
+  }
+  return (
+    <Dialog title={L.emailVoiceMessage} onClose={props.onClose}>
+      <form onSubmit={submit}>
+        <label>
+          {L.emailTo}
+          <input type="email" required autoComplete="email" value={to} onInput={(e) => setTo(e.currentTarget.value)} />
+        </label>
+        <label>
+          {L.emailNote}
+          <textarea maxLength={2000} rows={3} value={note} onInput={(e) => setNote(e.currentTarget.value)} />
+        </label>
+        <Alert text={error} />
+        <DialogButtons action={L.sendEmail} onCancel={props.onClose} disabled={sending || !to.trim()} />
       </form>
     </Dialog>
   );

@@ -33,6 +33,7 @@ export interface MessageProps {
   day: string | null;
   onReply: (m: Message) => void;
   onForward: (m: Message) => void;
+  onEmail: (m: Message) => void;
   onError: (text: string) => void;
 }
 
@@ -150,6 +151,11 @@ function MessageMenu(p: MessageProps & { mine: boolean }) {
               <button role="menuitem" tabIndex={-1} type="button" onClick={() => act(() => starMessage(m, !p.starred))}>
                 {p.starred ? L.unstar : L.star}
               </button>
+              {hasMedia && !m.view_once && (
+                <button role="menuitem" tabIndex={-1} type="button" aria-haspopup="dialog" onClick={() => act(() => p.onEmail(m))}>
+                  {L.email}
+                </button>
+              )}
               {hasMedia && !m.view_once && (
                 <button role="menuitem" tabIndex={-1} type="button" aria-haspopup="menu" onClick={() => setDownload(true)}>
                   {L.download}
