@@ -57,6 +57,7 @@ def register(app: typer.Typer) -> None:
     app.command("send")(send)
     app.command("download")(transfer_commands.download)
     app.command("export")(transfer_commands.export)
+    app.command("sync")(transfer_commands.sync_media)
     app.command("invite")(invite)
     app.command("listen")(listen_events)
     app.command("info")(message_info)

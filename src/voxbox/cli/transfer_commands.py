@@ -33,6 +33,7 @@ from voxbox.client.config import (
 )
 from voxbox.client.http import MediaFormat, MessageKind
 from voxbox.client.resolve import resolve_chat
+from voxbox.client.sync import sync
 from voxbox.client.uploads import download_name, part_paths, safe_filename
 
 INTERRUPTED = "Interrupted; run the same command again to continue."
@@ -274,3 +275,49 @@ def export(
         with _Transfer(f"Exporting {dest.name}") as progress:
             uploads.download_export(client, found["id"], dest, media=media, on_progress=progress)
     ui.out.print(str(dest), markup=False, soft_wrap=True)
+
+
+def sync_media(
+    directory: Annotated[Path, typer.Argument(help="The folder to keep the media in.")],
+    mirror: Annotated[
+        bool,
+        typer.Option(
+            "--mirror",
+            help="Also delete files whose messages are gone (deleted, or no longer yours to "
+            "see). Without it nothing is ever deleted.",
+        ),
+    ] = False,
+) -> None:
+    """Keep a folder of every voice note and audio file of your chats, sent and received.
+
+    Voice notes go to DIR/<chat>/Voice Notes/<year-month>/<date time> <sender>.opus, audio
+    files to DIR/<chat>/Audio/<their name>, tagged (title, artist, album, date) so music players
+    list them. A second run downloads only what is new; an interrupted run continues.
+    """
+    credentials = ui.load_login()
+    with ui.reporting_errors(), _resumable(), ui.client_for(credentials) as client:
+        current: list[_Transfer] = []
+
+        def starting(name: str) -> None:
+            if current:
+                current.pop().__exit__(None, None, None)
+            current.append(_Transfer(name).__enter__())
+
+        try:
+            report = sync(
+                client,
+                directory,
+                mirror=mirror,
+                on_file=starting,
+                on_progress=lambda done, total: current[-1](done, total),
+            )
+        finally:
+            if current:
+                current.pop().__exit__(None, None, None)
+    removed = f", {len(report.removed)} removed" if mirror else ""
+    ui.err.print(
+        f"{len(report.downloaded)} downloaded, {report.kept} already there{removed}.",
+        soft_wrap=True,
+    )
+    for path in report.untagged:
+        ui.err.print(f"Not tagged (its format has no tags): {path}", soft_wrap=True)
