@@ -46,6 +46,9 @@ bench: install
 	$(BIN)/python benchmarks/messaging.py --scenario all --backend both
 	$(BIN)/python benchmarks/pipeline.py
 	$(BIN)/python benchmarks/uploads.py
+	$(BIN)/python benchmarks/groups.py --backend both
+	$(BIN)/python benchmarks/export.py
+	$(BIN)/python benchmarks/sync.py
 
 wheel: install
 	$(BIN)/pip wheel --quiet --no-deps -w dist .
