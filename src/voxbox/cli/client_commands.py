@@ -515,8 +515,9 @@ def email_message(
 ) -> None:
     """Email a voice or audio message, with an MP3 copy for players without Opus.
 
-    The mail says who sent it, when, and how long it is, with your note. It goes through the
-    server's mail server; nothing is sent if the server has none.
+    The mail says who sent it, when, and how long it is, with your note.
+
+    It goes through the server's mail server; nothing is sent if the server has none.
     """
     credentials = ui.load_login()
     with ui.reporting_errors(), ui.client_for(credentials) as client:

@@ -262,8 +262,9 @@ def export(
 ) -> None:
     """Export a chat as a zip and print where it was saved.
 
-    The zip holds chat.txt (WhatsApp's format), messages.json, media/ and chat.html, a page that
-    plays the voice notes in any browser, offline. A progress line shows the bytes received.
+    The zip holds chat.txt (WhatsApp's format), messages.json, media/ and chat.html.
+
+    chat.html shows the chat and plays its voice notes in any browser, offline.
     """
     credentials = ui.load_login()
     with ui.reporting_errors(), _resumable(), ui.client_for(credentials) as client:
@@ -290,9 +291,13 @@ def sync_media(
 ) -> None:
     """Keep a folder of every voice note and audio file of your chats, sent and received.
 
-    Voice notes go to DIR/<chat>/Voice Notes/<year-month>/<date time> <sender>.opus, audio
-    files to DIR/<chat>/Audio/<their name>, tagged (title, artist, album, date) so music players
-    list them. A second run downloads only what is new; an interrupted run continues.
+    Voice notes go to DIR/<chat>/Voice Notes/<year-month>/<date time> <sender>.opus.
+
+    Audio files go to DIR/<chat>/Audio/<their name>.
+
+    Files are tagged (title, artist, album, date), so music players list them.
+
+    A second run downloads only what is new; an interrupted run continues.
     """
     credentials = ui.load_login()
     with ui.reporting_errors(), _resumable(), ui.client_for(credentials) as client:
