@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
-from e2e.ui import SCREENSHOT_DIR, Person, button, role, shoot
+from e2e.ui import SCREENSHOT_DIR, Person, button, check_a11y, role, shoot
 from support.api import User, client_id, ok
 from support.audio import encode
 from support.factory import ServerFactory
@@ -73,6 +73,7 @@ def test_export_chat_from_the_chat_menu_downloads_the_zip(
     menu = role(bob.page, "menu", "Chat menu")
     expect(menu).to_be_visible()
     shoot(bob.page, "chat-menu", sizes=(bob.size,))
+    check_a11y(bob.page, "the open chat menu")
     with bob.page.expect_download() as download:
         bob.press(menu.get_by_role("menuitem", name="Export chat"))
     saved = tmp_path / download.value.suggested_filename
@@ -101,6 +102,7 @@ def test_email_a_voice_message_from_its_actions(
     dialog.get_by_label("To").fill("grandma@example.org")
     dialog.get_by_label("Note").fill("Alice's first words")
     shoot(bob.page, "email-voice-message", sizes=(bob.size,))
+    check_a11y(bob.page, "the Email voice message dialog")
     bob.press(button(dialog, "Send email"))
 
     expect(dialog).to_be_hidden()
