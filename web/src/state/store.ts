@@ -101,9 +101,30 @@ function persistNow(): Promise<void> {
  */
 const START_AT_END = Number.MAX_SAFE_INTEGER;
 
+/**
+ * Events applied while a snapshot (the chat list, the open chat's messages) is being fetched.
+ * The snapshot may have been taken before them, so they are applied again on top of it once it
+ * is swapped in (applying an event twice changes nothing).
+ */
+const sinceSnapshot = new Set<ServerEvent[]>();
+
+async function withSnapshot(swapIn: () => Promise<void>): Promise<void> {
+  const missed: ServerEvent[] = [];
+  sinceSnapshot.add(missed);
+  try {
+    await swapIn();
+  } finally {
+    sinceSnapshot.delete(missed);
+    for (const e of missed) applyEvent(e);
+  }
+}
+
 const stream = new EventStream({
   lastSeq: () => state.seq || START_AT_END,
-  apply: (e) => applyEvent(e),
+  apply: (e) => {
+    for (const missed of sinceSnapshot) missed.push(e);
+    applyEvent(e);
+  },
   presence: (p) => setPresence(p),
   reset: (seq) => void reload(seq),
   ready: (seq) => {
@@ -223,21 +244,23 @@ export async function logOut(): Promise<void> {
 async function reload(seq: number): Promise<void> {
   set({ seq });
   const open = openChatId;
-  try {
-    const [{ chats }, page] = await Promise.all([
-      api.chats(),
-      open ? api.messages(open, { limit: 50 }) : Promise.resolve(null),
-    ]);
-    const unsent = open ? (state.messages[open] ?? []).filter((m) => m.pending) : [];
-    set({
-      chats: sortChats(chats),
-      messages: open && page ? { [open]: mergeMessages(unsent, page.messages) } : {},
-      hasMore: open && page ? { [open]: page.has_more } : {},
-    });
-    void flushOutbox();
-  } catch {
-    // offline again: the next ready reloads
-  }
+  await withSnapshot(async () => {
+    try {
+      const [{ chats }, page] = await Promise.all([
+        api.chats(),
+        open ? api.messages(open, { limit: 50 }) : Promise.resolve(null),
+      ]);
+      const unsent = open ? (state.messages[open] ?? []).filter((m) => m.pending) : [];
+      set({
+        chats: sortChats(chats),
+        messages: open && page ? { [open]: mergeMessages(unsent, page.messages) } : {},
+        hasMore: open && page ? { [open]: page.has_more } : {},
+      });
+      void flushOutbox();
+    } catch {
+      // offline again: the next ready reloads
+    }
+  });
 }
 
 export async function loadStarred(): Promise<void> {
@@ -255,12 +278,14 @@ export async function starMessage(m: Message, star: boolean): Promise<void> {
 }
 
 export async function refreshChats(): Promise<void> {
-  try {
-    const { chats } = await api.chats();
-    set({ chats: sortChats(chats) });
-  } catch {
-    // offline: keep what we have
-  }
+  await withSnapshot(async () => {
+    try {
+      const { chats } = await api.chats();
+      set({ chats: sortChats(chats) });
+    } catch {
+      // offline: keep what we have
+    }
+  });
 }
 
 // ---- events ----
