@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # What the tests need beyond Python packages: PostgreSQL and Redis running, and Debian packages:
-# espeak-ng and sox (speech fixtures), chromium and a font (the browser tests drive Debian's
-# Chromium; Playwright never downloads a browser). Node.js and npm come from node-deps.sh, which
-# the web build runs first. Installs/starts them when missing and we are root; quiet when all is
-# there.
+# espeak-ng and sox (speech fixtures), age (backups must open with the standard tool), chromium
+# and a font (the browser tests drive Debian's Chromium; Playwright never downloads a browser).
+# Node.js and npm come from node-deps.sh, which the web build runs first. Installs/starts them
+# when missing and we are root; quiet when all is there.
 set -euo pipefail
 
 # Debian package -> a file that shows it is installed.
 declare -A wanted=(
     [espeak-ng]=/usr/bin/espeak-ng
     [sox]=/usr/bin/sox
+    [age]=/usr/bin/age
     [chromium]=/usr/bin/chromium
     [fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 )
 missing=()
-for pkg in espeak-ng sox chromium fonts-dejavu-core; do
+for pkg in espeak-ng sox age chromium fonts-dejavu-core; do
     [ -e "${wanted[$pkg]}" ] || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
