@@ -12,12 +12,23 @@ from fastapi import FastAPI
 from voxbox import __version__, web
 from voxbox.api import errors
 from voxbox.api.middleware import AccessLogMiddleware, BodyLimitMiddleware
-from voxbox.api.routes import accounts, chats, events, media, messages, system, uploads
+from voxbox.api.routes import (
+    accounts,
+    backups,
+    chats,
+    events,
+    media,
+    messages,
+    system,
+    uploads,
+)
 from voxbox.config import Registration, Settings
 from voxbox.core import accounts as accounts_core
 from voxbox.core import media as media_core
+from voxbox.core import tasks
 from voxbox.core.backends import Backends
 from voxbox.core.workers import AckWriter, schedule_housekeeping
+from voxbox.timeutil import utcnow
 
 log = logging.getLogger("voxbox")
 API_PREFIX = "/api/v1"
@@ -28,10 +39,12 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        started = utcnow()
         await backends.start()
         await _announce_bootstrap(backends)
         schedule_housekeeping(backends)
         await media_core.resume_processing(backends)
+        await tasks.fail_interrupted_tasks(backends, before=started)
         app.state.acks = AckWriter(backends)
         app.state.acks.start()
         try:
@@ -50,7 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.backends = backends
     errors.install(app)
-    routers = (accounts, chats, messages, uploads, media, events)
+    routers = (accounts, chats, messages, uploads, media, events, backups)
     for router in (r.router for r in routers):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(system.router)

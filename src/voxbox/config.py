@@ -78,6 +78,32 @@ class PasswordHashSettings(BaseModel):
         return self
 
 
+class BackupSettings(BaseModel):
+    """Users' encrypted backups (POST /backups) and the server's (voxbox admin backup)."""
+
+    # scrypt cost (log2 N) of a new user backup: 18 is age's own, about a second and 256 MiB.
+    work_factor: int = Field(18, ge=10, le=22)
+    # The most a restore will spend: a crafted file must not ask for more.
+    max_work_factor: int = Field(22, ge=10, le=24)
+    keep_hours: int = Field(48, ge=1)  # a user's backup stays downloadable this long
+    restore_max_bytes: int = Field(20 * 1024**3, ge=1024)
+    # The server's backups: where to (a directory or s3://bucket/prefix), encrypted to whom
+    # (an age public key, age1...), when (HH:MM, UTC, daily; none: only by command), how many.
+    to: str | None = None
+    recipient: str | None = None
+    daily_at: str | None = Field(None, pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    keep: int = Field(7, ge=1)
+
+
+class ImportSettings(BaseModel):
+    """Chats imported from other apps (POST /imports): the archive and what it may unpack to."""
+
+    max_bytes: int = Field(2 * 1024**3, ge=1024)
+    max_files: int = Field(100_000, ge=1)
+    max_unpacked_bytes: int = Field(8 * 1024**3, ge=1024)
+    max_ratio: int = Field(200, ge=1)  # how much one entry may expand (a zip bomb's is ~1000x)
+
+
 class SmtpSettings(BaseModel):
     """The mail server voice messages are emailed through; no host: email is off."""
 
@@ -108,6 +134,8 @@ class Settings(BaseSettings):
     limits: LimitsSettings = LimitsSettings()
     password_hash: PasswordHashSettings = PasswordHashSettings()
     smtp: SmtpSettings = SmtpSettings()
+    backup: BackupSettings = BackupSettings()
+    imports: ImportSettings = ImportSettings()
 
     @field_validator("data_dir")
     @classmethod

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterable
+from datetime import datetime
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _lock = threading.Lock()
@@ -22,6 +24,21 @@ def new_id() -> str:
         if value <= _last:
             value = _last + 1
         _last = value
+    return _encode(value)
+
+
+def ids_at(times: Iterable[datetime]) -> list[str]:
+    """Ids for things that happened at ``times`` (kept messages from other apps or backups),
+    strictly increasing in the given order even where the times are equal or go back."""
+    ids, last = [], 0
+    for at in times:
+        value = max(0, int(at.timestamp() * 1000)) << 80 | int.from_bytes(os.urandom(10), "big")
+        last = max(value, last + 1)
+        ids.append(_encode(last))
+    return ids
+
+
+def _encode(value: int) -> str:
     chars = []
     for _ in range(26):
         chars.append(_ALPHABET[value & 31])

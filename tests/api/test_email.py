@@ -6,11 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from support.api import assert_problem, client_id, ok
-from support.audio import decoded_duration, encode
+from support.api import assert_problem, ok
+from support.audio import decoded_duration
 from support.cli import login, voxbox
 from support.smtp import Mailbox, smtp_server
-from support.tus import upload
+from support.tus import send_voice_note
 
 
 @pytest.fixture(scope="module")
@@ -26,25 +26,13 @@ def mail_server(make_server, mailbox):
     return make_server(limits__emails_per_hour="3", **mailbox.settings())
 
 
-def send_voice(user, chat_id: str, seconds: float) -> dict:
-    uid = upload(
-        user.http,
-        encode(seconds, "ogg", "libopus"),
-        filename="n.ogg",
-        kind="voice",
-        chat_id=chat_id,
-    )
-    body = {"client_id": client_id(), "kind": "voice", "upload_id": uid}
-    return ok(user.http.post(f"/chats/{chat_id}/messages", json=body), 201)
-
-
 def test_a_voice_message_arrives_by_email_with_opus_mp3_and_the_note(
     mail_server, mailbox, make_user
 ) -> None:
     alice = make_user(server=mail_server, display_name="Alice")
     bob = make_user(server=mail_server, display_name="Bob")
     chat_id = alice.direct_with(bob)
-    voice = send_voice(bob, chat_id, 2.0)
+    voice = send_voice_note(bob, chat_id, 2.0)
 
     r = alice.http.post(
         f"/messages/{voice['id']}/email", json={"to": "grandma@example.org", "note": "Listen!"}
@@ -65,7 +53,7 @@ def test_a_voice_message_arrives_by_email_with_opus_mp3_and_the_note(
 def test_bad_requests_are_refused_and_send_nothing(mail_server, mailbox, make_user) -> None:
     alice, bob = make_user(server=mail_server), make_user(server=mail_server)
     chat_id = alice.direct_with(bob)
-    voice = send_voice(bob, chat_id, 1.0)
+    voice = send_voice_note(bob, chat_id, 1.0)
     text = alice.send(chat_id, "just text")
     url = f"/messages/{voice['id']}/email"
 
@@ -80,7 +68,7 @@ def test_bad_requests_are_refused_and_send_nothing(mail_server, mailbox, make_us
 
 def test_emails_are_rate_limited_per_user(mail_server, mailbox, make_user) -> None:
     alice, bob = make_user(server=mail_server), make_user(server=mail_server)
-    voice = send_voice(bob, alice.direct_with(bob), 1.0)
+    voice = send_voice_note(bob, alice.direct_with(bob), 1.0)
     url = f"/messages/{voice['id']}/email"
     for _ in range(3):
         ok(alice.http.post(url, json={"to": "x@example.org"}), 202)
@@ -94,7 +82,7 @@ def test_emails_are_rate_limited_per_user(mail_server, mailbox, make_user) -> No
 
 def test_a_mail_server_failure_is_reported(mail_server, mailbox, make_user) -> None:
     alice, bob = make_user(server=mail_server), make_user(server=mail_server)
-    voice = send_voice(bob, alice.direct_with(bob), 1.0)
+    voice = send_voice_note(bob, alice.direct_with(bob), 1.0)
     mailbox.refuse = "451 Try again later"
 
     r = alice.http.post(f"/messages/{voice['id']}/email", json={"to": "x@example.org"})
@@ -105,7 +93,7 @@ def test_a_mail_server_failure_is_reported(mail_server, mailbox, make_user) -> N
 
 def test_without_a_mail_server_email_is_off(make_user) -> None:
     alice, bob = make_user(), make_user()
-    voice = send_voice(bob, alice.direct_with(bob), 1.0)
+    voice = send_voice_note(bob, alice.direct_with(bob), 1.0)
 
     r = alice.http.post(f"/messages/{voice['id']}/email", json={"to": "x@example.org"})
 
@@ -115,7 +103,7 @@ def test_without_a_mail_server_email_is_off(make_user) -> None:
 
 def test_voxbox_email_sends_it(mail_server, mailbox, make_user, tmp_path) -> None:
     alice, bob = make_user(server=mail_server), make_user(server=mail_server)
-    voice = send_voice(bob, alice.direct_with(bob), 1.0)
+    voice = send_voice_note(bob, alice.direct_with(bob), 1.0)
     config = login(mail_server, alice, tmp_path / "alice")
 
     result = voxbox(config, "email", voice["id"], "--to", "me@example.org", "--note", "keep")

@@ -8,24 +8,13 @@ import json
 import re
 import zipfile
 
-from support.api import assert_problem, client_id, ok
-from support.audio import decoded_duration, encode
+from support.api import assert_problem, ok
+from support.audio import decoded_duration
 from support.cli import login, voxbox
 from support.cli import ok as cli_ok
-from support.tus import upload
+from support.tus import send_voice_note
 
 LINE = re.compile(r"^\[(\d{4}-\d\d-\d\d), (\d\d:\d\d:\d\d)\] (.+?): (.*)$")
-
-
-def send_voice(user, chat_id: str, seconds: float) -> dict:
-    data = encode(seconds, "ogg", "libopus")
-    uid = upload(user.http, data, filename="note.ogg", kind="voice", chat_id=chat_id)
-    r = user.http.post(
-        f"/chats/{chat_id}/messages",
-        json={"client_id": client_id(), "kind": "voice", "upload_id": uid},
-    )
-    assert r.status_code == 201, r.text
-    return r.json()
 
 
 def export(user, chat_id: str, **params) -> zipfile.ZipFile:
@@ -43,7 +32,7 @@ def test_the_export_holds_the_chat_its_voice_notes_and_a_page_to_play_them(
     bob = make_user(display_name="Bob")
     chat_id = alice.direct_with(bob)
     hello = alice.send(chat_id, "hello Bob\nsecond line")
-    voice = send_voice(bob, chat_id, 1.5)
+    voice = send_voice_note(bob, chat_id, 1.5)
     gone = alice.send(chat_id, "oops")
     ok(alice.http.delete(f"/messages/{gone['id']}", params={"scope": "everyone"}), 204)
 
@@ -82,7 +71,7 @@ def test_the_export_holds_the_chat_its_voice_notes_and_a_page_to_play_them(
 def test_without_media_the_notes_are_omitted(make_user) -> None:
     alice, bob = make_user(), make_user()
     chat_id = alice.direct_with(bob)
-    send_voice(alice, chat_id, 1.0)
+    send_voice_note(alice, chat_id, 1.0)
 
     zf = export(bob, chat_id, media="false")
 
@@ -107,7 +96,7 @@ def test_voxbox_export_writes_the_zip(make_user, server, tmp_path) -> None:
     alice, bob = make_user(), make_user()
     chat_id = alice.direct_with(bob)
     alice.send(chat_id, "keep this")
-    send_voice(bob, chat_id, 1.0)
+    send_voice_note(bob, chat_id, 1.0)
     config = login(server, alice, tmp_path / "alice")
 
     out = cli_ok(voxbox(config, "export", bob.handle, "-o", str(tmp_path / "chat.zip")))

@@ -110,3 +110,45 @@ def test_email_a_voice_message_from_its_actions(
     assert recipients == ["grandma@example.org"]
     assert "Alice's first words" in mail.get_body(("plain",)).get_content()
     assert {p.get_content_type() for p in mail.iter_attachments()} == {"audio/ogg", "audio/mpeg"}
+
+
+def test_back_up_now_then_restore_from_backup_in_settings(
+    make_person: Callable[..., Person], make_api_user: Callable[[str], User], tmp_path: Path
+) -> None:
+    alice, bob = make_person("Alice"), make_api_user("Bob")
+    chat_id = alice.api.direct_with(bob)
+    bob.send(chat_id, "keep this one forever")
+    alice.goto("/settings")
+
+    alice.press(button(alice.page, "Back up now"))
+    dialog = role(alice.page, "dialog", "Back up now")
+    dialog.get_by_label("Passphrase", exact=True).fill("a long passphrase")
+    dialog.get_by_label("Repeat passphrase").fill("a long passphrase")
+    check_a11y(alice.page, "the Back up now dialog")
+    alice.press(button(dialog, "Start backup"))
+    done = alice.page.get_by_role("status").filter(has_text="Backup ready")
+    expect(done).to_contain_text("1 message in 2 chats")
+    with alice.page.expect_download() as download:
+        alice.press(done.get_by_role("link", name="Download backup"))
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    assert saved.suffix == ".age" and saved.read_bytes().startswith(b"age-encryption.org/v1")
+
+    carol = make_person("Carol")
+    carol.goto("/settings")
+    carol.press(button(carol.page, "Restore from backup"))
+    dialog = role(carol.page, "dialog", "Restore from backup")
+    dialog.get_by_label("Backup file").set_input_files(saved)
+    dialog.get_by_label("Passphrase").fill("not it at all")
+    carol.press(button(dialog, "Restore"))
+    expect(dialog.get_by_role("alert")).to_contain_text("Wrong passphrase")
+    dialog.get_by_label("Passphrase").fill("a long passphrase")
+    carol.press(button(dialog, "Restore"))
+    expect(carol.page.get_by_role("status")).to_contain_text("Restored 1 message in 1 chat")
+    shoot(carol.page, "restore-from-backup", sizes=(carol.size,))
+    check_a11y(carol.page, "Settings after a restore")
+
+    carol.goto("/")
+    carol.press(carol.chat_link("Bob"))
+    expect(carol.text_items("keep this one forever")).to_be_visible()
+    expect(carol.text_items("keep this one forever")).to_contain_text("Bob")

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import httpx
+
+from support.api import client_id, ok
+from support.audio import encode
 
 TUS = {"Tus-Resumable": "1.0.0"}
 
@@ -67,3 +71,12 @@ def record(http: httpx.Client, pieces: list[bytes], **meta: str) -> str:
         assert r.status_code == 204, r.text
         offset = int(r.headers["Upload-Offset"])
     return uid
+
+
+def send_voice_note(user: Any, chat_id: str, seconds: float) -> dict[str, Any]:
+    """Send a voice message of a tone lasting ``seconds`` (Ogg/Opus) as ``user``; the message."""
+    data = encode(seconds, "ogg", "libopus")
+    uid = upload(user.http, data, filename="note.ogg", kind="voice", chat_id=chat_id)
+    body = {"client_id": client_id(), "kind": "voice", "upload_id": uid}
+    message: dict[str, Any] = ok(user.http.post(f"/chats/{chat_id}/messages", json=body), 201)
+    return message

@@ -59,6 +59,21 @@ export const L = {
   audioFile: "Audio file",
   chatMenu: "Chat menu",
   exportChat: "Export chat",
+  // Keeping (Settings)
+  backUpNow: "Back up now",
+  restoreFromBackup: "Restore from backup",
+  importChat: "Import chat",
+  /** Added (not in UI.md): the fields and buttons of the keeping dialogs. */
+  passphrase: "Passphrase",
+  repeatPassphrase: "Repeat passphrase",
+  startBackup: "Start backup",
+  downloadBackup: "Download backup",
+  backupFile: "Backup file",
+  restore: "Restore",
+  exportFile: "Exported chat",
+  timeZone: "Time zone",
+  yourName: "Your name in the chat",
+  importAction: "Import",
   // Recording
   recordingTime: "Recording time",
   slideToCancel: "Slide to cancel",

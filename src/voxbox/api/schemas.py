@@ -109,3 +109,7 @@ class UploadsOut(BaseModel):
 
 class FinishIn(Body):
     kind: Literal["voice", "audio"]
+
+
+class BackupIn(Body):
+    passphrase: str = Field(max_length=1024)

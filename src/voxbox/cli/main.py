@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from voxbox.cli import client_commands
+from voxbox.cli import client_commands, keeping_commands
 from voxbox.config import Settings, load_settings
 
 app = typer.Typer(
@@ -124,6 +124,7 @@ def create_user(
 
 
 client_commands.register(app)
+keeping_commands.register(app)
 
 
 def main() -> None:

@@ -56,7 +56,7 @@ def _resumable() -> Iterator[None]:
         )
 
 
-class _Transfer:
+class Transfer:
     """Progress of one transfer, on stderr (stdout is for the result).
 
     On a terminal: a rich bar with bytes, speed and time left. Otherwise (a log, a script): a
@@ -73,7 +73,7 @@ class _Transfer:
         self._shown: int | None = None
         self._shown_at = 0.0
 
-    def __enter__(self) -> _Transfer:
+    def __enter__(self) -> Transfer:
         if ui.err.is_terminal:
             self._progress = Progress(
                 TextColumn("{task.description}"),
@@ -160,8 +160,8 @@ class _SendProgress:
         of = f" of {decimal(length)}" if length is not None else ""
         ui.err.print(f"Resuming at {decimal(offset)}{of}.", soft_wrap=True)
 
-    def uploading(self, length: int | None, offset: int) -> _Transfer:
-        return _Transfer(f"Uploading {self.name}", length, offset)
+    def uploading(self, length: int | None, offset: int) -> Transfer:
+        return Transfer(f"Uploading {self.name}", length, offset)
 
     def processing(self) -> contextlib.AbstractContextManager[None]:
         return _working("Processing…")
@@ -237,7 +237,7 @@ def download(
         part, _ = part_paths(dest)
         if part.exists():
             ui.err.print(f"Continuing the partial download in {part}.", soft_wrap=True)
-        with _Transfer(f"Downloading {dest.name}") as progress:
+        with Transfer(f"Downloading {dest.name}") as progress:
             uploads.download_media(client, media["id"], dest, fmt, progress)
     ui.out.print(str(dest), markup=False, soft_wrap=True)
 
@@ -273,7 +273,7 @@ def export(
         dest = output or Path(safe_filename(f"voxbox {title}.zip", "voxbox chat.zip"))
         if dest.exists() and not force:
             ui.fail("File exists", f"{dest}; add --force to overwrite it")
-        with _Transfer(f"Exporting {dest.name}") as progress:
+        with Transfer(f"Exporting {dest.name}") as progress:
             uploads.download_export(client, found["id"], dest, media=media, on_progress=progress)
     ui.out.print(str(dest), markup=False, soft_wrap=True)
 
@@ -301,12 +301,12 @@ def sync_media(
     """
     credentials = ui.load_login()
     with ui.reporting_errors(), _resumable(), ui.client_for(credentials) as client:
-        current: list[_Transfer] = []
+        current: list[Transfer] = []
 
         def starting(name: str) -> None:
             if current:
                 current.pop().__exit__(None, None, None)
-            current.append(_Transfer(name).__enter__())
+            current.append(Transfer(name).__enter__())
 
         try:
             report = sync(

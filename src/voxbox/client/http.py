@@ -18,8 +18,9 @@ import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import IO, Any, Literal
 from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
@@ -389,6 +390,60 @@ class VoxboxClient:
         return self._json(
             "POST", f"/messages/{_segment(message_id)}/email", body=body, timeout=PROCESSING_TIMEOUT
         )
+
+    # -- keeping: backups and imports -----------------------------------------------------
+
+    def create_backup(self, passphrase: str) -> dict[str, Any]:
+        """Start a backup of everything this user has; the task ``{id, state, progress ...}``."""
+        return self._json("POST", "/backups", body={"passphrase": passphrase})
+
+    def task(self, kind: Literal["backup", "restore", "import"], task_id: str) -> dict[str, Any]:
+        """A backup's, restore's or import's task as it stands."""
+        base = {"backup": "/backups", "restore": "/backups/restore", "import": "/imports"}[kind]
+        return self._json("GET", f"{base}/{_segment(task_id)}")
+
+    @contextlib.contextmanager
+    def stream_backup(self, backup_id: str) -> Iterator[httpx.Response]:
+        """The streamed response of ``GET /backups/{id}/download`` (an age file)."""
+        with self._stream(
+            f"/backups/{_segment(backup_id)}/download",
+            params={},
+            timeout=httpx.Timeout(60.0, read=None),
+        ) as response:
+            yield response
+
+    def restore_backup(self, file: Path, passphrase: str) -> dict[str, Any]:
+        """Upload a backup to restore into this account; its task. A wrong passphrase raises
+        :class:`VoxboxAPIError` 422 at once."""
+        with file.open("rb") as f:
+            return self._multipart("/backups/restore", {"passphrase": passphrase}, f, file.name)
+
+    def import_chat(
+        self, file: Path, *, mapping: Mapping[str, str] | None = None, timezone: str = "UTC"
+    ) -> dict[str, Any]:
+        """Upload another app's chat export (a WhatsApp zip or txt, a Telegram result.json or
+        zip) to import; its task."""
+        fields = {"timezone": timezone, **({"mapping": json.dumps(mapping)} if mapping else {})}
+        with file.open("rb") as f:
+            return self._multipart("/imports", fields, f, file.name)
+
+    def _multipart(
+        self, path: str, fields: Mapping[str, str], file: IO[bytes], filename: str
+    ) -> dict[str, Any]:
+        response = self._http.post(
+            path,
+            data=dict(fields),
+            files={"file": (filename, file, "application/octet-stream")},
+            headers=self._headers(),
+            timeout=httpx.Timeout(60.0, write=None),
+        )
+        if response.is_error:
+            raise problem_error(
+                response.status_code, response.reason_phrase, response.headers, response.content
+            )
+        data = response.json()
+        assert isinstance(data, dict)
+        return data
 
     def send_upload(
         self,

@@ -385,15 +385,24 @@ def download_export(
     """Save a chat's export (a zip) to ``dest``: written to ``<dest>.part``, renamed when
     complete, so ``dest`` is never a cut-off zip. The export is made as it is sent, so an
     interrupted one starts over."""
-    dest = Path(dest)
+    with client.stream_export(chat_id, media=media) as response:
+        return save_response(response, Path(dest), on_progress)
+
+
+def save_response(
+    response: httpx.Response, dest: Path, on_progress: ProgressCallback | None = None
+) -> Path:
+    """Save a streamed response's body to ``dest``: written to ``<dest>.part``, renamed when
+    complete, so ``dest`` is never cut off."""
     part = dest.with_name(dest.name + PART_SUFFIX)
-    with client.stream_export(chat_id, media=media) as response, part.open("wb") as out:
+    total = int(response.headers.get("Content-Length", 0)) or None
+    with part.open("wb") as out:
         done = 0
         for chunk in response.iter_bytes():
             out.write(chunk)
             done += len(chunk)
             if on_progress is not None:
-                on_progress(done, None)
+                on_progress(done, total)
     os.replace(part, dest)
     return dest
 

@@ -48,7 +48,7 @@ class ChatExport:
 
 
 @dataclass(frozen=True)
-class _Item:
+class ExportItem:
     """One message as the export shows it."""
 
     number: int  # 1-based position in the export: the prefix of its attachment's name
@@ -100,7 +100,7 @@ async def open_export(
     return ChatExport(f"{stem}.zip", _zip(b, user, member, title, media=media))
 
 
-async def _items(b: Backends, member: Member) -> AsyncIterator[_Item]:
+async def message_items(b: Backends, member: Member) -> AsyncIterator[ExportItem]:
     """The messages the member can see, oldest first, a page per query."""
     after, number = "", 0
     while True:
@@ -117,13 +117,13 @@ async def _items(b: Backends, member: Member) -> AsyncIterator[_Item]:
             ).all()
         for message, handle, name, media in rows:
             number += 1
-            yield _Item(number, message, handle, name, media)
+            yield ExportItem(number, message, handle, message.sender_name or name, media)
         if len(rows) < PAGE:
             return
         after = rows[-1][0].id
 
 
-class _Sink:
+class ZipSink:
     """A write-only stream for ``zipfile`` (which then writes without seeking); what was
     written is taken out with ``drain``."""
 
@@ -148,18 +148,19 @@ class _Sink:
 async def _zip(
     b: Backends, user: Principal, member: Member, title: str, *, media: bool
 ) -> AsyncIterator[bytes]:
-    sink = _Sink()
+    sink = ZipSink()
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        with zf.open(_entry("chat.txt", zipfile.ZIP_DEFLATED), "w", force_zip64=True) as out:
-            async for item in _items(b, member):
+        with zf.open(zip_entry("chat.txt", zipfile.ZIP_DEFLATED), "w", force_zip64=True) as out:
+            async for item in message_items(b, member):
                 out.write(_chat_line(item, media=media).encode())
                 yield sink.drain()
         yield sink.drain()
 
-        with zf.open(_entry("messages.json", zipfile.ZIP_DEFLATED), "w", force_zip64=True) as out:
+        entry = zip_entry("messages.json", zipfile.ZIP_DEFLATED)
+        with zf.open(entry, "w", force_zip64=True) as out:
             out.write(b"[")
             first = True
-            async for item in _items(b, member):
+            async for item in message_items(b, member):
                 record = json.dumps(_record(item, media=media), ensure_ascii=False)
                 out.write(("\n  " if first else ",\n  ").encode() + record.encode())
                 first = False
@@ -168,20 +169,20 @@ async def _zip(
         yield sink.drain()
 
         if media:
-            async for item in _items(b, member):
+            async for item in message_items(b, member):
                 name, key = item.attachment, item.blob_key
                 if name is None or key is None:
                     continue
-                info = _entry(f"media/{name}", zipfile.ZIP_STORED)  # audio is compressed already
+                info = zip_entry(f"media/{name}", zipfile.ZIP_STORED)  # audio is compressed already
                 with zf.open(info, "w", force_zip64=True) as out, blobs_must_exist():
                     async with await b.store.open(key) as stream:
                         async for chunk in stream:
                             out.write(chunk)
                             yield sink.drain()
 
-        with zf.open(_entry("chat.html", zipfile.ZIP_DEFLATED), "w", force_zip64=True) as out:
+        with zf.open(zip_entry("chat.html", zipfile.ZIP_DEFLATED), "w", force_zip64=True) as out:
             out.write(_html_head(title, user.handle).encode())
-            async for item in _items(b, member):
+            async for item in message_items(b, member):
                 record = json.dumps(_record(item, media=media), ensure_ascii=False)
                 out.write(record.replace("</", "<\\/").encode() + b",\n")
                 yield sink.drain()
@@ -189,7 +190,7 @@ async def _zip(
     yield sink.drain()  # the central directory
 
 
-def _entry(name: str, compression: int) -> zipfile.ZipInfo:
+def zip_entry(name: str, compression: int) -> zipfile.ZipInfo:
     info = zipfile.ZipInfo(name, date_time=datetime.now().timetuple()[:6])
     info.compress_type = compression
     return info
@@ -199,7 +200,7 @@ def _stamp(at: datetime) -> str:
     return at.strftime("[%Y-%m-%d, %H:%M:%S]")
 
 
-def _chat_line(item: _Item, *, media: bool) -> str:
+def _chat_line(item: ExportItem, *, media: bool) -> str:
     message = item.message
     if message.deleted_at is not None:
         body = "This message was deleted"
@@ -214,13 +215,15 @@ def _chat_line(item: _Item, *, media: bool) -> str:
     return f"{_stamp(message.created_at)} {item.name}: {body}\n"
 
 
-def _record(item: _Item, *, media: bool) -> dict[str, Any]:
+def _record(item: ExportItem, *, media: bool) -> dict[str, Any]:
     message, found = item.message, item.media
     deleted = message.deleted_at is not None
     return {
         "id": message.id,
-        "sender": item.handle,
+        # Kept from elsewhere, by someone who is not a user here: no handle, only a name.
+        "sender": item.handle if message.sender_name is None else None,
         "sender_name": item.name,
+        "imported": message.imported,
         "time": isoformat(message.created_at),
         "kind": message.kind,
         "text": None if deleted else message.text,

@@ -100,6 +100,11 @@ class MessageOut(BaseModel):
     receipts: Receipts = Field(default_factory=Receipts)
     # Set (with ``deleted``) when the server withdrew the message: its media failed to process.
     withdrawn: WithdrawnOut | None = None
+    # Kept from elsewhere: "whatsapp", "telegram" (imports) or "backup" (a restored backup).
+    imported: Literal["whatsapp", "telegram", "backup"] | None = None
+    # The sender's name, for a kept message whose sender is not a user here (``sender`` is
+    # then the user who brought it in).
+    sender_name: str | None = None
 
 
 class MemberOut(BaseModel):
@@ -199,6 +204,8 @@ def message_out(
         withdrawn=WithdrawnOut(reason=media.error or "it could not be processed")
         if deleted and media is not None and media.state == "failed"
         else None,
+        imported=message.imported,
+        sender_name=message.sender_name,
     )
 
 

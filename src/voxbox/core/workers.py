@@ -10,7 +10,7 @@ import shutil
 import time
 from pathlib import Path
 
-from voxbox.core import media, uploads
+from voxbox.core import backup, media, uploads
 from voxbox.core.backends import Backends
 from voxbox.core.principal import Principal
 from voxbox.core.receipts import ack_many
@@ -102,11 +102,12 @@ HOUSEKEEPING_SECONDS = 3600
 
 
 def schedule_housekeeping(b: Backends) -> None:
-    """Every hour: expire drafts, delete blobs nothing refers to, sweep scratch files left by a
-    crash."""
+    """Every hour: expire drafts and old backups, delete blobs nothing refers to, sweep scratch
+    files left by a crash."""
 
     async def housekeeping() -> None:
         await uploads.expire_uploads(b)
+        await backup.expire_backups(b)
         await media.collect_garbage(b)
         await asyncio.to_thread(sweep_spool, b.spool_dir)
 

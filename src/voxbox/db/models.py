@@ -131,6 +131,10 @@ class Message(Base):
     view_once: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Kept from elsewhere (an import or a restored backup): where from, and the name of a sender
+    # who is not a user here (``sender_id`` is then the user who brought the message in).
+    imported: Mapped[str | None] = mapped_column(String(16))
+    sender_name: Mapped[str | None] = mapped_column(String(128))
 
 
 class Receipt(Base):
@@ -245,3 +249,20 @@ class UploadPart(Base):
     offset: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
     key: Mapped[str] = mapped_column(String(160))
+
+
+class Task(Base):
+    """A user's long task (a backup, a restore, an import), as its progress is reported."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # backup | restore | import
+    state: Mapped[str] = mapped_column(String(8))  # running | ready | failed
+    error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[str | None] = mapped_column(Text)  # JSON: counts, skipped lines, chat id
+    blob_key: Mapped[str | None] = mapped_column(String(160))  # a backup's file
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,7 +1,7 @@
 // The one module that talks HTTP to the server. Views never call fetch: they call these.
 // Auth is the HttpOnly session cookie, sent by the browser on same-origin requests; unsafe
 // methods carry an Origin header by themselves, which the server checks (CSRF).
-import type { Chat, Me, Media, Message, OpenUpload, User } from "./types";
+import type { Chat, Me, Media, Message, OpenUpload, Task, User } from "./types";
 
 export const API = "/api/v1";
 
@@ -40,6 +40,21 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
   if (response.ok) {
     return (response.status === 204 ? undefined : await response.json()) as T;
   }
+  throw await problem(response);
+}
+
+/** A multipart POST of a file and form fields (restores and imports). */
+async function upload(path: string, file: File, fields: Record<string, string>): Promise<Task> {
+  const form = new FormData();
+  for (const [name, value] of Object.entries(fields)) form.append(name, value);
+  form.append("file", file, file.name);
+  let response: Response;
+  try {
+    response = await fetch(API + path, { method: "POST", credentials: "same-origin", body: form });
+  } catch {
+    throw new ApiError(0, "network", "No connection to the server.");
+  }
+  if (response.ok) return (await response.json()) as Task;
   throw await problem(response);
 }
 
@@ -119,6 +134,14 @@ export const api = {
   finishUpload: (id: string, kind: "voice" | "audio") =>
     request<Media>("POST", `/uploads/${id}/finish`, { kind }),
 
+  createBackup: (passphrase: string) => request<Task>("POST", "/backups", { passphrase }),
+  restoreBackup: (file: File, passphrase: string) =>
+    upload("/backups/restore", file, { passphrase }),
+  importChat: (file: File, timezone: string, mapping: Record<string, string>) =>
+    upload("/imports", file, { timezone, mapping: JSON.stringify(mapping) }),
+  task: (kind: Task["kind"], id: string) =>
+    request<Task>("GET", `${{ backup: "/backups", restore: "/backups/restore", import: "/imports" }[kind]}/${id}`),
+
   events: (after: number, timeout: number) =>
     request<{ events: unknown[]; seq: number; reset?: boolean }>(
       "GET",
@@ -131,6 +154,8 @@ export const mediaUrl = (id: string, format: MediaFormat = "original"): string =
   `${API}/media/${id}/content?format=${format}`;
 /** A chat's export (a zip with its voice notes and a page that plays them offline). */
 export const exportUrl = (chatId: string): string => `${API}/chats/${chatId}/export?media=true`;
+/** A ready backup's file (age-encrypted). */
+export const backupUrl = (id: string): string => `${API}/backups/${id}/download`;
 /** The whole media in memory: a view-once message is loaded before it is marked played. */
 export async function fetchMedia(id: string, format: MediaFormat): Promise<Blob> {
   let response: Response;

@@ -46,6 +46,10 @@ export interface Message {
   receipts: Receipts;
   /** Set (with `deleted`) when the server took the message back: its media could not be processed. */
   withdrawn?: { reason: string } | null;
+  /** Kept from elsewhere (an import or a restored backup). */
+  imported?: "whatsapp" | "telegram" | "backup" | null;
+  /** The name of a kept message's sender who is not a user here (`sender` is then the user who kept it). */
+  sender_name?: string | null;
   /** Client-side only: a send not yet answered by the server, or refused by it. */
   pending?: "sending" | "failed";
   error?: string;
@@ -85,3 +89,16 @@ export type ServerEvent =
   | { seq: number; type: "chat.created" | "chat.updated"; data: Chat }
   | { seq: number; type: "member.removed"; data: { chat_id: string; handle: string } }
   | { seq: number; type: "media.ready" | "media.failed"; data: Media };
+
+/** A backup, restore or import running on the server (GET /backups/{id} and the like). */
+export interface Task {
+  id: string;
+  kind: "backup" | "restore" | "import";
+  state: "running" | "ready" | "failed";
+  progress: number;
+  error: string | null;
+  size: number | null;
+  chat_id: string | null;
+  counts: Record<string, number>;
+  skipped: { line: number; reason: string }[];
+}

@@ -52,6 +52,9 @@ export function applyReceipt(list: Message[], r: ReceiptEvent): Message[] {
 export type Status = "Sending" | "Not sent" | typeof L.sent | typeof L.delivered | typeof L.read | typeof L.played;
 
 /** The status icon of one's own message: everyone else in the chat has reached the step. */
+/** Sent by me: a message kept from elsewhere (an import, a backup) by someone not on this server is not. */
+export const isMine = (m: Message, me: string | undefined): boolean => m.sender === me && !m.sender_name;
+
 export function messageStatus(m: Message, chat: Chat | undefined, me: string): Status {
   if (m.pending === "sending") return "Sending";
   if (m.pending === "failed" || m.withdrawn) return "Not sent";
@@ -103,7 +106,7 @@ export function withdrawnNote(m: Message, me: string): string | null {
 /** The chat list's line under the title: a voice message's duration (the view adds the mic). */
 export function preview(m: Message | null, me: string): string {
   if (!m) return "";
-  const who = m.sender === me ? "You: " : "";
+  const who = isMine(m, me) ? "You: " : "";
   const withdrawn = withdrawnNote(m, me);
   if (withdrawn) return withdrawn;
   if (m.deleted) return "This message was deleted";
@@ -159,6 +162,6 @@ export function nextUnplayed(list: Message[], afterId: string, me: string): Mess
     .slice(i + 1)
     .find(
       (m) =>
-        m.kind === "voice" && m.media && !m.deleted && m.sender !== me && !m.receipts.played.includes(me),
+        m.kind === "voice" && m.media && !m.deleted && !isMine(m, me) && !m.receipts.played.includes(me),
     );
 }

@@ -2,7 +2,7 @@ import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "preac
 import { api, exportUrl } from "../api/http";
 import type { Chat, Message } from "../api/types";
 import { L } from "../labels";
-import { chatTitle, dayLabel, isMember, messageStatus } from "../state/model";
+import { chatTitle, dayLabel, isMember, isMine, messageStatus } from "../state/model";
 import {
   addMember,
   forward,
@@ -167,10 +167,10 @@ export function ChatView({ chatId }: { chatId: string }) {
               <MessageItem
                 key={m.id}
                 message={m}
-                status={m.sender === me ? messageStatus(m, chat, me) : null}
+                status={isMine(m, me) ? messageStatus(m, chat, me) : null}
                 group={group}
                 me={me}
-                senderName={names.get(m.sender) ?? m.sender}
+                senderName={m.sender_name ?? names.get(m.sender) ?? m.sender}
                 nameOf={nameOf}
                 replied={m.reply_to ? byId.get(m.reply_to) : undefined}
                 starred={starred.has(m.id)}

@@ -3,7 +3,7 @@ import { mediaUrl, type MediaFormat } from "../api/http";
 import { memo } from "./memo";
 import type { Message } from "../api/types";
 import { L } from "../labels";
-import { timeLabel, withdrawnNote, type Status } from "../state/model";
+import { isMine, timeLabel, withdrawnNote, type Status } from "../state/model";
 import { deleteMessage, removeUnsent, retrySend, starMessage } from "../state/store";
 import { Icon } from "./Icon";
 import { MenuButton } from "./Menu";
@@ -49,7 +49,7 @@ export const MessageItem = memo(function MessageItem(p: MessageProps) {
     useCallback((s: PlayerState) => (s.message?.id === id ? s.message : null), [id]),
   );
   const m = !p.message.media && nowPlaying ? nowPlaying : p.message;
-  const mine = m.sender === p.me;
+  const mine = isMine(m, p.me);
   const { status, group } = p;
   return (
     <li class={`msg${mine ? " mine" : ""}`} id={`m-${m.id}`}>
@@ -63,7 +63,7 @@ export const MessageItem = memo(function MessageItem(p: MessageProps) {
         {m.forwarded && !m.deleted && <div class="forwarded">Forwarded</div>}
         {p.replied && (
           <a class="quote" href={`#m-${p.replied.id}`}>
-            <span class="sender">{p.replied.sender === p.me ? "You" : p.nameOf(p.replied.sender)}</span>
+            <span class="sender">{isMine(p.replied, p.me) ? "You" : p.replied.sender_name ?? p.nameOf(p.replied.sender)}</span>
             <span>{p.replied.deleted ? "Deleted message" : p.replied.text ?? (p.replied.kind === "voice" ? "Voice message" : "Audio")}</span>
           </a>
         )}

@@ -4,6 +4,7 @@ import { createInvite, logOut, useStore, type State } from "../state/store";
 import { Alert, errorText } from "./Dialog";
 import { navigate } from "../router";
 import { Icon } from "./Icon";
+import { Keeping } from "./Keeping";
 
 const me = (s: State) => s.me;
 
@@ -41,6 +42,7 @@ export function Settings() {
             <Alert text={error} />
           </section>
         )}
+        <Keeping />
         <h3 class="section">Account</h3>
         <button type="button" class="danger" onClick={() => void logOut().then(() => navigate("/", true))}>
           {L.logOut}
