@@ -17,6 +17,7 @@ from voxbox.api.routes import (
     backups,
     chats,
     events,
+    imports,
     media,
     messages,
     system,
@@ -27,7 +28,7 @@ from voxbox.core import accounts as accounts_core
 from voxbox.core import media as media_core
 from voxbox.core import tasks
 from voxbox.core.backends import Backends
-from voxbox.core.workers import AckWriter, schedule_housekeeping
+from voxbox.core.workers import AckWriter, schedule_housekeeping, schedule_server_backups
 from voxbox.timeutil import utcnow
 
 log = logging.getLogger("voxbox")
@@ -43,6 +44,7 @@ def create_app(settings: Settings) -> FastAPI:
         await backends.start()
         await _announce_bootstrap(backends)
         schedule_housekeeping(backends)
+        schedule_server_backups(backends)
         await media_core.resume_processing(backends)
         await tasks.fail_interrupted_tasks(backends, before=started)
         app.state.acks = AckWriter(backends)
@@ -63,7 +65,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.backends = backends
     errors.install(app)
-    routers = (accounts, chats, messages, uploads, media, events, backups)
+    routers = (accounts, chats, messages, uploads, media, events, backups, imports)
     for router in (r.router for r in routers):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(system.router)

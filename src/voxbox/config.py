@@ -15,6 +15,8 @@ import argon2
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from voxbox import age
+
 
 class Registration(StrEnum):
     open = "open"
@@ -93,6 +95,14 @@ class BackupSettings(BaseModel):
     recipient: str | None = None
     daily_at: str | None = Field(None, pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
     keep: int = Field(7, ge=1)
+
+    @model_validator(mode="after")
+    def _schedule_has_where_and_whom(self) -> BackupSettings:
+        if self.daily_at and not (self.to and self.recipient):
+            raise ValueError("backup.daily_at needs backup.to and backup.recipient")
+        if self.recipient:
+            age.X25519Recipient.parse(self.recipient)  # AgeError is a ValueError's message
+        return self
 
 
 class ImportSettings(BaseModel):

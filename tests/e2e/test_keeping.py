@@ -152,3 +152,35 @@ def test_back_up_now_then_restore_from_backup_in_settings(
     carol.press(carol.chat_link("Bob"))
     expect(carol.text_items("keep this one forever")).to_be_visible()
     expect(carol.text_items("keep this one forever")).to_contain_text("Bob")
+
+
+def test_import_chat_from_settings_brings_a_whatsapp_chat_in(
+    make_person: Callable[..., Person], tmp_path: Path
+) -> None:
+    sam = make_person("Sam")
+    export = tmp_path / "WhatsApp Chat with Mum.zip"
+    with zipfile.ZipFile(export, "w") as zf:
+        zf.writestr(
+            "WhatsApp Chat with Mum.txt",
+            "25/11/2026, 14:03 - Mum: Hello love\n"
+            "25/11/2026, 14:05 - Sam: Hi Mum\n"
+            "25/11/2026, 14:06 - Mum: PTT-20261125-WA0003.opus (file attached)\n",
+        )
+        zf.writestr("PTT-20261125-WA0003.opus", encode(2.0, "ogg", "libopus"))
+    sam.goto("/settings")
+
+    sam.press(button(sam.page, "Import chat"))
+    dialog = role(sam.page, "dialog", "Import chat")
+    dialog.get_by_label("Exported chat").set_input_files(export)
+    dialog.get_by_label("Time zone").fill("Europe/London")
+    dialog.get_by_label("Your name in the chat").fill("Sam")
+    check_a11y(sam.page, "the Import chat dialog")
+    sam.press(button(dialog, "Import"))
+    done = sam.page.get_by_role("status")
+    expect(done).to_contain_text("Imported 3 messages")
+    shoot(sam.page, "import-chat", sizes=(sam.size,))
+
+    sam.press(button(done, "Open the chat"))
+    expect(role(sam.page, "heading", "Mum")).to_be_visible()
+    expect(sam.text_items("Hello love")).to_contain_text("Mum")
+    expect(sam.items("Voice message")).to_have_count(1)

@@ -78,8 +78,9 @@ def create_backup(
 ) -> None:
     """Back up your chats, messages, receipts, stars and media into one encrypted file.
 
-    The file is in the age format: 'age -d FILE' opens it too, with the passphrase. Without the
-    passphrase nobody can open it, not even you: keep it safe.
+    It is an age file: 'age -d FILE' opens it too, with the passphrase.
+
+    Without the passphrase nobody can open it, not even you: keep it safe.
     """
     credentials = ui.load_login()
     dest = output or Path(f"voxbox-backup-{credentials.handle}-{date.today()}.age")
@@ -101,9 +102,9 @@ def restore_backup(
 ) -> None:
     """Restore a backup into your account, on this server or another.
 
-    Your chats come back with their messages and media; messages of people who are not on
-    this server keep their names. Restoring again adds nothing. A wrong passphrase, or a
-    damaged file, changes nothing.
+    Your chats come back with their messages and media; others' messages keep their names.
+
+    Restoring again adds nothing. A wrong passphrase, or a damaged file, changes nothing.
     """
     credentials = ui.load_login()
     passphrase = _passphrase(passphrase_file, confirm=False)
@@ -152,8 +153,9 @@ def import_chat(
 ) -> None:
     """Import a chat exported from WhatsApp or Telegram, voice notes and all.
 
-    The chat keeps its messages' original order and times. Importing the same file again adds
-    nothing. Lines that could not be read are listed, with their numbers.
+    The chat keeps its messages' original order and times.
+
+    Importing the same file again adds nothing. Lines left out are listed, with their numbers.
     """
     pairs: dict[str, str] = {}
     for item in mapping or []:

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import sys
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
+from rich.filesize import decimal
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from voxbox.cli import client_commands, keeping_commands
 from voxbox.config import Settings, load_settings
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="voxbox, self-hosted voice messaging: server commands and a client for scripts.",
@@ -121,6 +129,187 @@ def create_user(
         typer.secho(f"Error: {exc.detail}", fg="red", err=True)
         raise typer.Exit(1) from exc
     typer.echo(f"Created {'admin ' if is_admin else ''}user {created}.")
+
+
+@admin.command("backup-key")
+def backup_key(
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="Where to write the secret key (created 0600)."),
+    ] = Path("voxbox-backup-key.txt"),
+) -> None:
+    """Make a key pair for server backups: write the secret key, print the public key.
+
+    Back up to the public key (age1...): --recipient, or VOXBOX_BACKUP__RECIPIENT.
+
+    Keep the secret key off the server: only it restores ('voxbox admin restore --identity').
+    """
+    from voxbox import age
+
+    identity = age.X25519Identity.generate()
+    try:
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        typer.secho(f"Error: {output} exists; a key is never overwritten.", fg="red", err=True)
+        raise typer.Exit(1) from None
+    with os.fdopen(fd, "w") as f:
+        f.write(f"# voxbox server backup key\n# public key: {identity.recipient}\n{identity}\n")
+    typer.echo(str(identity.recipient))
+
+
+@admin.command("backup")
+def backup_server(
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="A directory, or s3://bucket/prefix[?endpoint=URL]. Default: the backup.to "
+            "setting.",
+            show_default=False,
+        ),
+    ] = None,
+    recipient: Annotated[
+        str | None,
+        typer.Option(
+            "--recipient",
+            help="The age public key (age1...) to encrypt to. Default: the backup.recipient "
+            "setting.",
+            show_default=False,
+        ),
+    ] = None,
+    keep: Annotated[
+        int | None,
+        typer.Option(
+            "--keep", min=1, help="Snapshots to keep. Default: backup.keep (7).", show_default=False
+        ),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Back up the server while it runs: its database and media, encrypted.
+
+    Media already at the destination is not sent again.
+
+    Snapshots beyond --keep are deleted, with the media only they used.
+    """
+    from voxbox import age
+    from voxbox.core import server_backup
+    from voxbox.core.backends import Backends
+
+    settings = _settings(config)
+    to = to or settings.backup.to
+    recipient = recipient or settings.backup.recipient
+    if not to or not recipient:
+        typer.secho(
+            "Error: say where to (--to or VOXBOX_BACKUP__TO) and to whom (--recipient or "
+            "VOXBOX_BACKUP__RECIPIENT; 'voxbox admin backup-key' makes a key).",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(2)
+    try:
+        key = age.X25519Recipient.parse(recipient)
+    except age.AgeError as exc:
+        typer.secho(f"Error: --recipient: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+
+    async def run() -> server_backup.Snapshot:
+        b = Backends.from_settings(settings)
+        await b.start()
+        dest = server_backup.destination(to)
+        try:
+            with _blob_bar("Backing up media") as progress:
+                return await server_backup.back_up(
+                    b, dest, key, keep=keep or settings.backup.keep, on_progress=progress
+                )
+        finally:
+            await dest.close()
+            await b.close()
+
+    done = _run_backup(run)
+    typer.echo(
+        f"Snapshot {done.name}: {done.blobs} media files, {done.blobs_sent} new "
+        f"({decimal(done.bytes_sent)}), in {done.seconds:.1f} s."
+    )
+    if done.missing:
+        typer.echo(f"{len(done.missing)} media files were deleted while it ran (not needed).")
+    if done.deleted_snapshots:
+        typer.echo(f"Deleted older snapshots: {', '.join(done.deleted_snapshots)}.")
+
+
+@admin.command("restore")
+def restore_server(
+    source: Annotated[
+        str, typer.Option("--from", help="The backup destination: a directory or s3://...")
+    ],
+    identity: Annotated[
+        Path,
+        typer.Option(
+            "--identity", help="The secret key file (from 'voxbox admin backup-key').", exists=True
+        ),
+    ],
+    snapshot: Annotated[
+        str | None,
+        typer.Option(
+            help="Which snapshot (see catalog.json). Default: the newest.", show_default=False
+        ),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Rebuild this server from a backup: its database and its media.
+
+    Stop the server first; the database must be empty (a new data directory, or a new
+    PostgreSQL database).
+
+    Clients that saw more than the snapshot holds are told to reload when they reconnect.
+    """
+    from voxbox import age
+    from voxbox.core import server_backup
+
+    settings = _settings(config)
+    try:
+        key = age.X25519Identity.parse(identity.read_text())
+    except age.AgeError as exc:
+        typer.secho(f"Error: --identity: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+
+    async def run() -> server_backup.Restored:
+        src = server_backup.destination(source)
+        try:
+            with _blob_bar("Restoring media") as progress:
+                return await server_backup.restore(
+                    settings, src, key, snapshot=snapshot, on_progress=progress
+                )
+        finally:
+            await src.close()
+
+    done = _run_backup(run)
+    typer.echo(
+        f"Restored snapshot {done.snapshot}: the {done.database} database and {done.blobs} "
+        "media files. Start the server with 'voxbox serve'."
+    )
+
+
+def _run_backup(run: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a backup or restore; its refusal is an error line and exit code 1."""
+    from voxbox.core.server_backup import BackupError
+
+    try:
+        return asyncio.run(run())
+    except BackupError as exc:
+        typer.secho(f"Error: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from exc
+
+
+@contextlib.contextmanager
+def _blob_bar(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A bar of media files done, on a terminal; silent otherwise (a summary line follows)."""
+    if not sys.stderr.isatty():
+        yield lambda done, total: None
+        return
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 client_commands.register(app)

@@ -115,6 +115,19 @@ async def keep_chat(
         return Kept(chat.id, len(fresh), len(messages) - len(fresh), by_key)
 
 
+async def kept_keys(b: Backends, origin: Origin, key: str) -> set[str]:
+    """The keys of the messages the chat ``key`` already holds (none if there is no such chat):
+    what a second run may skip before doing any work for them."""
+    prefix = _client_id(origin, "")
+    async with b.read() as session:
+        client_ids = await session.scalars(
+            select(Message.client_id)
+            .join(Chat, Chat.id == Message.chat_id)
+            .where(Chat.unique_key == key)
+        )
+        return {c[len(prefix) :] for c in client_ids if c.startswith(prefix)}
+
+
 def _client_id(origin: Origin, key: str) -> str:
     return f"{origin}:{key}"[:64]
 

@@ -8,12 +8,15 @@ import contextlib
 import logging
 import shutil
 import time
+from datetime import timedelta
 from pathlib import Path
 
-from voxbox.core import backup, media, uploads
+from voxbox import age
+from voxbox.core import backup, media, server_backup, uploads
 from voxbox.core.backends import Backends
 from voxbox.core.principal import Principal
 from voxbox.core.receipts import ack_many
+from voxbox.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -127,3 +130,33 @@ def sweep_spool(spool_dir: Path, older_than_seconds: float = 3600) -> int:
                 entry.unlink(missing_ok=True)
             removed += 1
     return removed
+
+
+def schedule_server_backups(b: Backends) -> None:
+    """The daily server backup of the ``backup.daily_at`` setting (UTC), if there is one."""
+    settings = b.settings.backup
+    if not (settings.daily_at and settings.to and settings.recipient):
+        return
+    recipient = age.X25519Recipient.parse(settings.recipient)
+    hour, minute = (int(part) for part in settings.daily_at.split(":"))
+
+    async def daily() -> None:
+        while True:
+            now = utcnow()
+            due = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+            if due <= now:
+                due += timedelta(days=1)
+            await asyncio.sleep((due - now).total_seconds())
+            dest = server_backup.destination(settings.to or "")
+            try:
+                done = await server_backup.back_up(b, dest, recipient, keep=settings.keep)
+                log.info(
+                    "server backup %s: %d media files, %d new, %.1f s",
+                    done.name, done.blobs, done.blobs_sent, done.seconds,
+                )  # fmt: skip
+            except Exception:
+                log.exception("the daily server backup failed")
+            finally:
+                await dest.close()
+
+    b.jobs.submit("server-backup", daily)

@@ -8,7 +8,7 @@
 """
 
 from voxbox.core.media.gc import collect_garbage, release_media
-from voxbox.core.media.ingest import finish_upload
+from voxbox.core.media.ingest import finish_upload, ingest_file
 from voxbox.core.media.jobs import process_media_job, resume_processing
 from voxbox.core.media.processing import MediaKind
 from voxbox.core.media.serving import (
@@ -28,6 +28,7 @@ __all__ = [
     "collect_garbage",
     "finish_upload",
     "get_media",
+    "ingest_file",
     "media_content",
     "open_content",
     "process_media_job",

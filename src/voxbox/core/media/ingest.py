@@ -123,12 +123,18 @@ class _Source:
 
 
 async def _check_source(b: Backends, kind: MediaKind, keys: list[str], work: Work) -> _Source:
-    """Assemble the parts into ``work.source`` and refuse what the bytes already tell: not
-    audio (415), damaged (422), a credible claim past the duration limit (``TooLong``, 413).
-    Writes nothing but scratch files."""
+    """Assemble the parts into ``work.source`` and refuse what the bytes already tell (see
+    ``_examine``)."""
     await asyncio.to_thread(work.dir.mkdir, parents=True, exist_ok=True)
     with blobs_must_exist():
         sha, size = await _assemble(b, keys, work.source)
+    return await _examine(b, kind, sha, size, work)
+
+
+async def _examine(b: Backends, kind: MediaKind, sha: str, size: int, work: Work) -> _Source:
+    """Refuse what the bytes at ``work.source`` already tell: not audio (415), damaged (422), a
+    credible claim past the duration limit (``TooLong``, 413). Writes nothing but scratch
+    files."""
     async with b.read() as session:
         twin = await session.scalar(
             select(Media)
@@ -145,6 +151,25 @@ async def _check_source(b: Backends, kind: MediaKind, keys: list[str], work: Wor
     return _Source(sha, size, None, probe)
 
 
+async def ingest_file(
+    b: Backends, user: Principal, kind: MediaKind, path: Path, filename: str
+) -> Media:
+    """Make media of a local file (which this takes over), processed now, whatever its
+    length; the row is not inserted: the caller adds it with the message that uses it. For
+    imports, which run as jobs already."""
+    work = Work(b.spool_dir / f"ingest-{new_id().lower()}")
+    try:
+        await asyncio.to_thread(work.dir.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(path.replace, work.source)
+        sha, size = await asyncio.to_thread(processing.sha256_file, work.source)
+        source = await _examine(b, kind, sha, size, work)
+        return await _make_media(
+            b, user, kind, source, {"filename": filename}, work, None, inline=True
+        )
+    finally:
+        await asyncio.to_thread(work.remove)
+
+
 async def _ingest(
     b: Backends,
     user: Principal,
@@ -155,6 +180,27 @@ async def _ingest(
     analyzer: pipeline.StreamingOpusAnalyzer | None,
 ) -> Media:
     """Make the media of a checked source: store, process inline or queue, insert the row."""
+    media = await _make_media(b, user, kind, source, metadata, work, analyzer, inline=False)
+    async with b.transaction() as session:
+        session.add(media)
+    if media.state == "processing":
+        submit_processing(b, media.id)
+    return media
+
+
+async def _make_media(
+    b: Backends,
+    user: Principal,
+    kind: MediaKind,
+    source: _Source,
+    metadata: dict[str, str],
+    work: Work,
+    analyzer: pipeline.StreamingOpusAnalyzer | None,
+    *,
+    inline: bool,
+) -> Media:
+    """The media row of a checked source, its blobs stored: processed now, or (long non-Opus
+    files, unless ``inline``) left ``processing`` for a job."""
     filename = mediatypes.safe_filename(
         metadata.get("filename"), "voice-message.ogg" if kind == "voice" else "audio"
     )
@@ -185,7 +231,7 @@ async def _ingest(
     else:
         assert source.probe is not None
         media.source_content_type = mediatypes.probed_content_type(source.probe)
-        background = _runs_in_background(b, source.probe)
+        background = not inline and _runs_in_background(b, source.probe)
         if kind == "audio" or background:
             media.original_key = blob_key(source.sha256)
             await b.store.put_file(media.original_key, work.source)
@@ -193,10 +239,6 @@ async def _ingest(
             media.state = "processing"
         else:
             await processing.process_source(b, media, work.source, work.ogg, analyzer)
-    async with b.transaction() as session:
-        session.add(media)
-    if media.state == "processing":
-        submit_processing(b, media.id)
     return media
 
 
