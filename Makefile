@@ -48,6 +48,7 @@ bench: install
 	$(BIN)/python benchmarks/uploads.py
 	$(BIN)/python benchmarks/groups.py --backend both
 	$(BIN)/python benchmarks/export.py
+	$(BIN)/python benchmarks/backup.py
 	$(BIN)/python benchmarks/sync.py
 
 wheel: install

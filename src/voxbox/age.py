@@ -21,6 +21,7 @@ import hmac
 import os
 import re
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -37,7 +38,7 @@ _ZERO_NONCE = bytes(12)
 _MAX_HEADER = 64 * 1024
 
 
-class AgeError(Exception):
+class AgeError(ValueError):
     """The data is not an age file we can open."""
 
 
@@ -275,20 +276,33 @@ class Encryptor:
         self._counter = 0
 
     def update(self, data: bytes) -> bytes:
-        self._plain += data
-        out, self._pending = self._pending, bytearray()
-        # Keep at least one byte back: the last chunk must be flagged, and not be empty.
-        while len(self._plain) > CHUNK:
-            out += self._seal(bytes(self._plain[:CHUNK]), last=False)
-            del self._plain[:CHUNK]
-        return bytes(out)
+        return b"".join(self.update_parts(data))
+
+    def update_parts(self, data: bytes) -> list[bytes]:
+        """Like ``update``, as pieces: to write them out without joining them first."""
+        # A chunk is sealed only once a byte after it has come: the last one must be flagged,
+        # and is never empty (unless the whole payload is). ``_plain`` holds what waits.
+        view, at = memoryview(data), 0
+        out = [bytes(self._pending)]
+        self._pending.clear()
+        if self._plain:
+            at = min(CHUNK - len(self._plain), len(view))
+            self._plain += view[:at]
+            if len(self._plain) == CHUNK and at < len(view):
+                out.append(self._seal(bytes(self._plain), last=False))
+                self._plain.clear()
+        while len(view) - at > CHUNK:
+            out.append(self._seal(view[at : at + CHUNK], last=False))
+            at += CHUNK
+        self._plain += view[at:]
+        return out
 
     def finish(self) -> bytes:
         out = self._pending + self._seal(bytes(self._plain), last=True)
         self._pending, self._plain = bytearray(), bytearray()
         return bytes(out)
 
-    def _seal(self, chunk: bytes, last: bool) -> bytes:
+    def _seal(self, chunk: bytes | memoryview, last: bool) -> bytes:
         sealed = self._aead.encrypt(_chunk_nonce(self._counter, last), chunk, None)
         self._counter += 1
         return sealed
@@ -307,12 +321,14 @@ class Decryptor:
         self._buffer += data
         if self._aead is None and not self._read_header():
             return b""
-        out = bytearray()
         # A full chunk is known not to be the last only once a byte after it has arrived.
-        while len(self._buffer) > CHUNK + TAG:
-            out += self._open(bytes(self._buffer[: CHUNK + TAG]), last=False)
-            del self._buffer[: CHUNK + TAG]
-        return bytes(out)
+        size = CHUNK + TAG
+        full = (len(self._buffer) - 1) // size if self._buffer else 0
+        view = memoryview(self._buffer)
+        out = [self._open(view[i * size : (i + 1) * size], last=False) for i in range(full)]
+        view.release()
+        del self._buffer[: full * size]
+        return b"".join(out)
 
     def finish(self) -> bytes:
         if self._aead is None and not self._read_header():
@@ -323,7 +339,7 @@ class Decryptor:
         self._buffer.clear()
         return plain
 
-    def _open(self, sealed: bytes, last: bool) -> bytes:
+    def _open(self, sealed: bytes | memoryview, last: bool) -> bytes:
         assert self._aead is not None
         try:
             plain = self._aead.decrypt(_chunk_nonce(self._counter, last), sealed, None)
@@ -377,6 +393,14 @@ def _stanzas(lines: list[bytes]) -> list[Stanza]:
         stanzas.append(Stanza(parts[1], tuple(parts[2:]), _unb64(body)))
         i += 1
     return stanzas
+
+
+def encrypt_file(source: BinaryIO, out: BinaryIO, recipient: Recipient) -> None:
+    """Encrypt the rest of ``source`` into ``out`` (blocking: run it in a worker thread)."""
+    encryptor = Encryptor(recipient)
+    while chunk := source.read(1024 * 1024):
+        out.writelines(encryptor.update_parts(chunk))
+    out.write(encryptor.finish())
 
 
 def encrypt(data: bytes, recipient: Recipient) -> bytes:

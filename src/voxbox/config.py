@@ -15,8 +15,6 @@ import argon2
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from voxbox import age
-
 
 class Registration(StrEnum):
     open = "open"
@@ -101,7 +99,9 @@ class BackupSettings(BaseModel):
         if self.daily_at and not (self.to and self.recipient):
             raise ValueError("backup.daily_at needs backup.to and backup.recipient")
         if self.recipient:
-            age.X25519Recipient.parse(self.recipient)  # AgeError is a ValueError's message
+            from voxbox import age  # cryptography: only when there is a key to check
+
+            age.X25519Recipient.parse(self.recipient)  # its AgeError becomes the error
         return self
 
 
@@ -155,6 +155,11 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'voxbox.db'}"
+
+    @property
+    def sqlite_path(self) -> Path:
+        """The SQLite database file (of an SQLite database URL)."""
+        return Path(self.effective_database_url.split(":///", 1)[1])
 
     @property
     def is_sqlite(self) -> bool:

@@ -193,7 +193,7 @@ def backup_server(
     """
     from voxbox import age
     from voxbox.core import server_backup
-    from voxbox.core.backends import Backends
+    from voxbox.storage import make_blob_store
 
     settings = _settings(config)
     to = to or settings.backup.to
@@ -213,17 +213,17 @@ def backup_server(
         raise typer.Exit(2) from exc
 
     async def run() -> server_backup.Snapshot:
-        b = Backends.from_settings(settings)
-        await b.start()
+        store = make_blob_store(settings.storage_url, settings.data_dir)
         dest = server_backup.destination(to)
         try:
             with _blob_bar("Backing up media") as progress:
                 return await server_backup.back_up(
-                    b, dest, key, keep=keep or settings.backup.keep, on_progress=progress
-                )
+                    settings, store, dest, key, keep=keep or settings.backup.keep,
+                    on_progress=progress,
+                )  # fmt: skip
         finally:
             await dest.close()
-            await b.close()
+            await store.close()
 
     done = _run_backup(run)
     typer.echo(

@@ -33,21 +33,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
+from typing import TYPE_CHECKING, Any
 
 from voxbox import age
 from voxbox.config import Settings
-from voxbox.core.backends import Backends
 from voxbox.ids import new_id
-from voxbox.storage import BlobNotFound, BlobStore, make_blob_store
+from voxbox.storage import BlobNotFound, BlobStore, LocalBlobStore, make_blob_store
 from voxbox.timeutil import isoformat, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 FORMAT = "voxbox-server-backup"
 VERSION = 1
 CATALOG = "catalog.json"
+BLOBS_AT_ONCE = 8
 
 # Every column that holds a blob key.
 _KEY_QUERIES = (
@@ -86,40 +86,51 @@ def destination(url: str) -> BlobStore:
 
 
 async def back_up(
-    b: Backends,
+    settings: Settings,
+    store: BlobStore,
     dest: BlobStore,
     recipient: age.X25519Recipient,
     *,
     keep: int,
     on_progress: Progress | None = None,
 ) -> Snapshot:
+    """Back up the server of ``settings`` (its blobs in ``store``) to ``dest``. Needs no running
+    server and none of its machinery: a CLI run starts in a fraction of a second."""
     started = time.perf_counter()
     snapshot = Snapshot(utcnow().strftime("%Y%m%dt%H%M%S%fz"))
-    work = b.spool_dir / f"server-backup-{new_id().lower()}"
+    work = settings.data_dir / "tmp" / f"server-backup-{new_id().lower()}"
     await asyncio.to_thread(work.mkdir, parents=True)
     try:
         database = work / "database"
-        if b.db.is_sqlite:
-            keys = await asyncio.to_thread(_sqlite_snapshot, b.settings, database)
+        if settings.is_sqlite:
+            keys = await asyncio.to_thread(_sqlite_snapshot, settings, database)
         else:
-            keys = await _postgres_snapshot(b, database)
+            keys = await _postgres_snapshot(settings, database)
         prefix = f"snapshots/{snapshot.name}"
         await _put_encrypted(dest, f"{prefix}/database.age", database, recipient, work)
         snapshot.blobs = len(keys)
-        for done, key in enumerate(sorted(keys)):
-            sent = await _send_blob(b, dest, key, recipient, work)
-            if sent is None:
-                snapshot.missing.append(key)
-            elif sent:
-                snapshot.blobs_sent += 1
-                snapshot.bytes_sent += sent
-            if on_progress is not None:
-                on_progress(done + 1, len(keys))
+        pending = iter(sorted(keys))
+        done = 0
+
+        async def sender() -> None:  # several at once: one's fsync overlaps another's reads
+            nonlocal done
+            for key in pending:
+                sent = await _send_blob(store, dest, key, recipient, work)
+                if sent is None:
+                    snapshot.missing.append(key)
+                elif sent:
+                    snapshot.blobs_sent += 1
+                    snapshot.bytes_sent += sent
+                done += 1
+                if on_progress is not None:
+                    on_progress(done, len(keys))
+
+        await asyncio.gather(*(sender() for _ in range(BLOBS_AT_ONCE)))
         manifest = {
             "format": FORMAT,
             "version": VERSION,
             "created_at": isoformat(utcnow()),
-            "database": "sqlite" if b.db.is_sqlite else "postgresql",
+            "database": "sqlite" if settings.is_sqlite else "postgresql",
             "blobs": sorted(set(keys) - set(snapshot.missing)),
         }
         await _put_json(dest, f"{prefix}/manifest.json", manifest, work)
@@ -134,9 +145,7 @@ async def back_up(
 
 def _sqlite_snapshot(settings: Settings, out: Path) -> set[str]:
     """The database as of one moment (the online-backup API), and the blob keys it names."""
-    path = make_url(settings.effective_database_url).database
-    assert path is not None
-    source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    source = sqlite3.connect(f"file:{settings.sqlite_path}?mode=ro", uri=True)
     copy = sqlite3.connect(out)
     try:
         source.backup(copy)
@@ -147,13 +156,29 @@ def _sqlite_snapshot(settings: Settings, out: Path) -> set[str]:
 
 
 def _libpq_url(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
     url = make_url(settings.effective_database_url).set(drivername="postgresql")
     return url.render_as_string(hide_password=False)
 
 
-async def _postgres_snapshot(b: Backends, out: Path) -> set[str]:
-    """pg_dump of one repeatable-read snapshot, and the blob keys as of that same snapshot."""
-    async with b.db.engine.connect() as conn:
+async def _postgres_snapshot(settings: Settings, out: Path) -> set[str]:
+    """pg_dump of one repeatable-read snapshot, and the blob keys as of that same snapshot.
+    (SQLAlchemy is imported here: a backup of SQLite starts faster without it.)"""
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
+
+    engine = create_async_engine(settings.effective_database_url, poolclass=NullPool)
+    try:
+        return await _dump_with_keys(settings, engine, out)
+    finally:
+        await engine.dispose()
+
+
+async def _dump_with_keys(settings: Settings, engine: AsyncEngine, out: Path) -> set[str]:
+    from sqlalchemy import text
+
+    async with engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="REPEATABLE READ")
         async with conn.begin():
             snapshot_id = (await conn.execute(text("SELECT pg_export_snapshot()"))).scalar_one()
@@ -165,7 +190,7 @@ async def _postgres_snapshot(b: Backends, out: Path) -> set[str]:
                 "--no-privileges",
                 f"--snapshot={snapshot_id}",
                 f"--file={out}",
-                f"--dbname={_libpq_url(b.settings)}",
+                f"--dbname={_libpq_url(settings)}",
             ]
             try:
                 done = await asyncio.to_thread(subprocess.run, command, capture_output=True)
@@ -179,11 +204,8 @@ async def _postgres_snapshot(b: Backends, out: Path) -> set[str]:
 
 
 def _encrypt_file(source: Path, out: Path, recipient: age.Recipient) -> int:
-    encryptor = age.Encryptor(recipient)
     with source.open("rb") as src, out.open("wb") as dst:
-        while chunk := src.read(1024 * 1024):
-            dst.write(encryptor.update(chunk))
-        dst.write(encryptor.finish())
+        age.encrypt_file(src, dst, recipient)
         return dst.tell()
 
 
@@ -197,27 +219,31 @@ async def _put_encrypted(
 
 
 async def _send_blob(
-    b: Backends, dest: BlobStore, key: str, recipient: age.Recipient, work: Path
+    store: BlobStore, dest: BlobStore, key: str, recipient: age.Recipient, work: Path
 ) -> int | None:
     """Encrypt one blob to the destination unless it is there; bytes sent (0: it was there),
-    None if the blob is gone (deleted since the snapshot)."""
+    None if the blob is gone (deleted since the snapshot).
+
+    A local blob is read in place, encrypted in one worker-thread call; another store's is
+    fetched to a scratch file first. Either way a blob costs a few thread hops, not one per
+    64 KiB chunk."""
     target = f"blobs/{key}.age"
     if await dest.exists(target):
         return 0
-    out = work / f"blob-{new_id().lower()}"
-    encryptor = age.Encryptor(recipient)
+    if isinstance(store, LocalBlobStore):
+        try:
+            return await _put_encrypted(dest, target, store.path_for(key), recipient, work)
+        except FileNotFoundError:
+            return None
+    plain = work / f"plain-{new_id().lower()}"
     try:
-        stream = await b.store.open(key)
+        await store.fetch_to_file(key, plain)
     except BlobNotFound:
         return None
-    with out.open("wb") as dst:
-        async with stream:
-            async for chunk in stream:
-                dst.write(encryptor.update(chunk))
-        dst.write(encryptor.finish())
-        size = dst.tell()
-    await dest.put_file(target, out, move=True)
-    return size
+    try:
+        return await _put_encrypted(dest, target, plain, recipient, work)
+    finally:
+        await asyncio.to_thread(plain.unlink, missing_ok=True)
 
 
 async def _put_json(dest: BlobStore, key: str, value: Any, work: Path) -> None:
@@ -349,9 +375,7 @@ async def _fetch_decrypted(
 
 
 def _restore_sqlite(settings: Settings, database: Path) -> None:
-    path = make_url(settings.effective_database_url).database
-    assert path is not None
-    target = Path(path)
+    target = settings.sqlite_path
     if target.exists() and _has_users(target):
         raise BackupError(f"{target} already holds a voxbox database; restore into an empty one.")
     for suffix in ("", "-wal", "-shm"):

@@ -149,7 +149,9 @@ def schedule_server_backups(b: Backends) -> None:
             await asyncio.sleep((due - now).total_seconds())
             dest = server_backup.destination(settings.to or "")
             try:
-                done = await server_backup.back_up(b, dest, recipient, keep=settings.keep)
+                done = await server_backup.back_up(
+                    b.settings, b.store, dest, recipient, keep=settings.keep
+                )
                 log.info(
                     "server backup %s: %d media files, %d new, %.1f s",
                     done.name, done.blobs, done.blobs_sent, done.seconds,

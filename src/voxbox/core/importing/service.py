@@ -138,14 +138,15 @@ def _plan(found: archive.Archive, zone: ZoneInfo, senders: dict[str, str]) -> _P
     return _Plan(origin, title, parsed, senders)
 
 
-def _keys(entries: list[formats.Entry]) -> list[str]:
-    """A stable key per entry: what the export says of it, and which of identical ones it is."""
+def _keys(chat_key: str, entries: list[formats.Entry]) -> list[str]:
+    """A stable key per entry: its chat, what the export says of it, and which of identical
+    ones it is (the chat's key keeps the same line in two chats apart)."""
     seen: Counter[tuple[str, ...]] = Counter()
     keys = []
     for e in entries:
         what = (e.at.isoformat(), e.sender or "", e.text or "", e.attachment or "")
         seen[what] += 1
-        digest = hashlib.sha256("\0".join((*what, str(seen[what]))).encode()).hexdigest()
+        digest = hashlib.sha256("\0".join((chat_key, *what, str(seen[what]))).encode()).hexdigest()
         keys.append(digest[:40])
     return keys
 
@@ -172,7 +173,7 @@ async def _import(
     await asyncio.to_thread(work.mkdir, parents=True, exist_ok=True)
     messages: list[history.KeptMessage] = []
     try:
-        for n, (entry, key) in enumerate(zip(entries, _keys(entries), strict=True)):
+        for n, (entry, key) in enumerate(zip(entries, _keys(chat_key, entries), strict=True)):
             if key in known:
                 counts["already_there"] += 1
                 continue
