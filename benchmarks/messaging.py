@@ -129,6 +129,9 @@ def process_cpu(pid: int) -> tuple[float, float, float]:
     return user + system, system, loop
 
 
+METRICS_TOKEN = "bench-metrics"  # /metrics is off without one
+
+
 def machine_info() -> dict[str, Any]:
     cpu = "unknown"
     with contextlib.suppress(OSError):
@@ -219,6 +222,7 @@ class Server:
         env.update(
             VOXBOX_DATA_DIR=str(self.tmp / "data"),
             VOXBOX_REGISTRATION="open",
+            VOXBOX_METRICS_TOKEN=METRICS_TOKEN,
             VOXBOX_LOG_LEVEL=self.config.log_level,
             VOXBOX_LIMITS__LOGIN_ATTEMPTS_PER_ADDRESS="100000",
             # The cheapest argon2id cost: registering 200 users is set-up, not what is measured.

@@ -59,6 +59,7 @@ import httpx
 import numpy as np
 
 from messaging import (
+    METRICS_TOKEN,
     Profiler,
     Server,
     ServerConfig,
@@ -204,7 +205,7 @@ _SAMPLE = re.compile(
 
 
 async def scrape(http: httpx.AsyncClient) -> dict[str, float]:
-    r = await http.get("/metrics")
+    r = await http.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
     r.raise_for_status()
     found: dict[str, float] = {}
     for line in r.text.splitlines():

@@ -8,10 +8,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
 
 from voxbox import __version__, web
 from voxbox.api import errors
-from voxbox.api.middleware import AccessLogMiddleware, BodyLimitMiddleware
+from voxbox.api.middleware import (
+    AccessLogMiddleware,
+    BodyLimitMiddleware,
+    SecurityHeadersMiddleware,
+    URLCheckMiddleware,
+)
 from voxbox.api.routes import (
     accounts,
     backups,
@@ -27,6 +34,7 @@ from voxbox.config import Registration, Settings
 from voxbox.core import accounts as accounts_core
 from voxbox.core import media as media_core
 from voxbox.core import tasks
+from voxbox.core import uploads as uploads_core
 from voxbox.core.backends import Backends
 from voxbox.core.workers import AckWriter, schedule_housekeeping, schedule_server_backups
 from voxbox.timeutil import utcnow
@@ -47,6 +55,8 @@ def create_app(settings: Settings) -> FastAPI:
         schedule_server_backups(backends)
         await media_core.resume_processing(backends)
         await tasks.fail_interrupted_tasks(backends, before=started)
+        if settings.is_sqlite:  # the one process: whatever it was finishing died with it
+            await uploads_core.reopen_stuck_uploads(backends, finishing_since=started)
         app.state.acks = AckWriter(backends)
         app.state.acks.start()
         try:
@@ -60,7 +70,7 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # served by routes/system.py, with its assets from here (no CDN)
         redoc_url=None,
     )
     app.state.backends = backends
@@ -70,8 +80,20 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(system.router)
     app.include_router(system.router, prefix=API_PREFIX, include_in_schema=False)
+    app.include_router(system.docs_router)
+    app.mount(system.DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
     app.include_router(web.router)  # last: its catch-all must not shadow the API
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.limits.max_json_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.limits.max_json_bytes,
+        streamed={
+            ("PATCH", f"{API_PREFIX}/uploads/"): None,  # tus: its own length, after auth
+            ("POST", f"{API_PREFIX}/backups/restore"): settings.backup.restore_max_bytes,
+            ("POST", f"{API_PREFIX}/imports"): settings.imports.max_bytes,
+        },
+    )
+    app.add_middleware(URLCheckMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(AccessLogMiddleware)
     return app
 

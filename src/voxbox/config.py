@@ -47,6 +47,9 @@ class LimitsSettings(BaseModel):
     decode_max_seconds: float = Field(600.0, gt=0)
     # Files claiming a longer duration are processed by a background job (media.ready event).
     inline_max_seconds: int = Field(10 * 60, ge=0)
+    # An upload being finished (turned into media) whose process died is sendable again after
+    # this long; at once on a restart of the one process of an SQLite server.
+    finish_lease_seconds: int = Field(30 * 60, ge=60)
     # The batched write path (core/writer.py): the most posts one transaction carries, and how
     # many such transactions may be in flight at once on PostgreSQL (SQLite: always one).
     write_batch_max: int = Field(256, ge=1)
@@ -141,6 +144,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Behind a reverse proxy, trust X-Forwarded-For for the client address (rate limits, logs).
     trust_forwarded_for: bool = False
+    # The bearer token a Prometheus scraper sends for /metrics; none: /metrics is off (404).
+    metrics_token: SecretStr | None = None
     limits: LimitsSettings = LimitsSettings()
     password_hash: PasswordHashSettings = PasswordHashSettings()
     smtp: SmtpSettings = SmtpSettings()

@@ -297,3 +297,28 @@ async def test_websocket_with_bad_token_gets_no_events(server) -> None:
         assert stream.ready_seq is None
     finally:
         await stream.close()
+
+
+async def test_logout_closes_that_logins_sockets_at_once_and_all_logs_out_everywhere(
+    make_user,
+) -> None:
+    alice, bob = make_user(), make_user()
+    chat_id = bob.direct_with(alice)
+    second = ok(
+        alice.http.post("/auth/login", json={"handle": alice.handle, "password": alice.password})
+    )["token"]
+    phone = EventStream(alice.server.ws_url, second, after=alice.latest_seq())
+    async with alice.events(after=alice.latest_seq()) as laptop, phone:
+        ok(alice.http.post("/auth/logout"), 204)
+        assert await laptop.closed() == 4401
+        msg = bob.send(chat_id, "the phone still hears this")
+        await phone.next_event("message.created", where=created_for(msg["id"]))
+
+        assert all(e["type"] != "session.ended" for e in phone.received)  # internal only
+        everywhere = {"Authorization": f"Bearer {second}"}
+        r = alice.http.post("/auth/logout", params={"all": "true"}, headers=everywhere)
+        assert r.status_code == 204, r.text
+        assert await phone.closed() == 4401
+    for token in (alice.token, second):
+        headers = {"Authorization": f"Bearer {token}"}
+        assert_problem(alice.http.get("/me", headers=headers), 401)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import httpx
 
 from support.api import ok, unique_handle
 
+METRICS_AUTH = {"Authorization": "Bearer test-metrics"}  # VOXBOX_METRICS_TOKEN of test servers
+
 
 def metric_lines(server) -> list[str]:
-    r = httpx.get(f"{server.url}/metrics", timeout=10)
+    r = httpx.get(f"{server.url}/metrics", headers=METRICS_AUTH, timeout=10)
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("text/plain"), r.headers
     return [line for line in r.text.splitlines() if line.startswith("voxbox_")]
@@ -25,6 +28,30 @@ def samples(lines: list[str], *words: str) -> list[tuple[str, float]]:
         if all(w in name for w in words):
             out.append((series, float(value)))
     return out
+
+
+def test_metrics_are_off_without_their_token(server, make_server) -> None:
+    assert httpx.get(f"{server.url}/metrics", timeout=10).status_code == 404
+    wrong = {"Authorization": "Bearer guess"}
+    assert httpx.get(f"{server.url}/metrics", headers=wrong, timeout=10).status_code == 404
+    off = make_server(VOXBOX_METRICS_TOKEN=None)
+    assert httpx.get(f"{off.url}/metrics", headers=METRICS_AUTH, timeout=10).status_code == 404
+
+
+def test_every_response_says_nosniff_and_same_origin_referrers(server) -> None:
+    for path in ["/healthz", "/api/v1/chats", "/api/v1/openapi.json", "/", "/no/such"]:
+        r = httpx.get(f"{server.url}{path}", timeout=10)
+        assert r.headers["x-content-type-options"] == "nosniff", path
+        assert r.headers["referrer-policy"] == "same-origin", path
+
+
+def test_the_api_docs_load_nothing_from_elsewhere(server) -> None:
+    page = httpx.get(f"{server.url}/api/v1/docs", timeout=10)
+    assert page.status_code == 200
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert sources and all(s.startswith("/") for s in sources), sources
+    for source in sources:
+        assert httpx.get(f"{server.url}{source}", timeout=10).status_code == 200, source
 
 
 def test_healthz(server) -> None:

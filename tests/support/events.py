@@ -54,6 +54,7 @@ class EventStream:
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
         self.close_reason: str | None = None
+        self.close_code: int | None = None
 
     # --- connection ----------------------------------------------------------------------------
     async def __aenter__(self) -> EventStream:
@@ -114,7 +115,15 @@ class EventStream:
         finally:
             if self.close_reason is None:
                 self.close_reason = "reader stopped"
+            self.close_code = self._ws.close_code
             self._arrived.set()
+
+    async def closed(self, timeout: float = 10.0) -> int | None:
+        """Wait until the server closes the socket; its close code."""
+        assert self._reader is not None, "not open"
+        async with asyncio.timeout(timeout):
+            await asyncio.shield(self._reader)
+        return self.close_code
 
     async def close(self) -> None:
         if self._reader is not None:
@@ -131,6 +140,11 @@ class EventStream:
     async def send(self, frame: Event) -> None:
         assert self._ws is not None, "not connected"
         await self._ws.send(json.dumps(frame))
+
+    async def send_raw(self, frame: str | bytes) -> None:
+        """Send a frame as it is (text, or binary for bytes)."""
+        assert self._ws is not None, "not connected"
+        await self._ws.send(frame)
 
     async def ack(self, seq: int) -> None:
         await self.send({"type": "ack", "seq": seq})

@@ -32,6 +32,7 @@ CHEAP_PASSWORD_HASH = {
     "VOXBOX_PASSWORD_HASH__MEMORY_COST": "8",
     "VOXBOX_PASSWORD_HASH__PARALLELISM": "1",
     "VOXBOX_BACKUP__WORK_FACTOR": "10",  # scrypt of backups: 1 MiB instead of 256
+    "VOXBOX_METRICS_TOKEN": "test-metrics",  # /metrics is off without one
 }
 
 

@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: JSON body size limit, one log line and metrics per request."""
+"""Pure ASGI middleware: body size limits, URL checks, one log line and metrics per request."""
 
 from __future__ import annotations
 
@@ -13,31 +13,49 @@ from voxbox.metrics import HTTP_REQUESTS, HTTP_SECONDS
 
 log = logging.getLogger("voxbox.access")
 
-# Bodies streamed to storage (tus uploads, multipart imports) have their own limits.
-_UNLIMITED_TYPES = (b"application/offset+octet-stream", b"multipart/form-data")
-
 
 class BodyLimitMiddleware:
-    """Refuse request bodies over ``max_bytes`` with 413, whether announced or streamed."""
+    """Refuse request bodies over their route's limit with 413, whether announced or streamed,
+    before the app (or the authentication) reads a byte of them.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    Every route takes at most ``max_bytes`` (JSON), except those in ``streamed``: the tus PATCH
+    (unbounded here: it checks the upload's own length and the user's quota as it writes, after
+    authentication) and the routes that take a file as multipart, each with its own limit. The
+    Content-Type claimed does not matter.
+    """
+
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, streamed: dict[tuple[str, str], int | None]
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.streamed = streamed  # (method, path prefix) -> limit (None: the route's own)
+
+    def _limit(self, scope: Scope) -> int | None:
+        method, path = scope["method"], scope["path"]
+        for (route_method, prefix), limit in self.streamed.items():
+            if method == route_method and path.startswith(prefix):
+                return limit
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        if headers.get(b"content-type", b"").startswith(_UNLIMITED_TYPES):
+        limit = self._limit(scope)
+        if limit is None:
             await self.app(scope, receive, send)
             return
+        headers = dict(scope["headers"])
         length = headers.get(b"content-length")
         if length is not None:
-            if not length.isdigit() or int(length) > self.max_bytes:
-                await self._refuse(send)
+            if not length.isdigit() or len(length) > 19 or int(length) > limit:
+                await self._refuse(send, limit)
                 return
             await self.app(scope, receive, send)  # the server enforces the announced length
+            return
+        if limit > self.max_bytes:  # a file route: its body is too big to buffer here
+            await self._refuse(send, limit, status=411)
             return
         # No length announced (chunked): buffer up to the limit, so the app never sees a
         # cut-off body and an oversized one is refused before any parsing.
@@ -50,8 +68,8 @@ class BodyLimitMiddleware:
                 return  # the client went away
             chunk = message.get("body", b"")
             seen += len(chunk)
-            if seen > self.max_bytes:
-                await self._refuse(send)
+            if seen > limit:
+                await self._refuse(send, limit)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
@@ -66,28 +84,75 @@ class BodyLimitMiddleware:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {
-                "type": "about:blank",
-                "title": "Payload too large",
-                "status": 413,
-                "detail": f"Request bodies are limited to {self.max_bytes} bytes.",
-                "code": "payload_too_large",
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+    async def _refuse(self, send: Send, limit: int, status: int = 413) -> None:
+        if status == 413:
+            detail = f"Request bodies here are limited to {limit} bytes."
+            await send_problem(send, 413, "Payload too large", detail, "payload_too_large")
+        else:
+            detail = "Send a Content-Length with a file (chunked bodies are not taken)."
+            await send_problem(send, 411, "Length required", detail, "length_required")
+
+
+class SecurityHeadersMiddleware:
+    """Every response says: no MIME sniffing, and no Referer to other sites. A response that
+    sets its own values (media, the web app) keeps them."""
+
+    HEADERS = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin"))
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(n, v) for n, v in self.HEADERS if n not in present]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+class URLCheckMiddleware:
+    """A NUL in a URL (``%00``, in the path or the query) is a 400 before any route sees it: no
+    database here stores one, and PostgreSQL fails on it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            raw = scope.get("raw_path", b"") + b"?" + scope.get("query_string", b"")
+            if b"%00" in raw or b"\x00" in raw or "\x00" in scope["path"]:
+                if scope["type"] == "http":
+                    detail = "A URL may not hold a NUL character (%00)."
+                    await send_problem(send, 400, "Bad request", detail, "bad_request")
+                return
+        await self.app(scope, receive, send)
+
+
+async def send_problem(send: Send, status: int, title: str, detail: str, code: str) -> None:
+    """Answer with RFC 9457 problem JSON from middleware (before any route), closing the
+    connection: the request's body may be unread."""
+    body = json.dumps(
+        {"type": "about:blank", "title": title, "status": status, "detail": detail, "code": code}
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 class AccessLogMiddleware:

@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from voxbox.core.uploads import UploadOut
 from voxbox.core.views import ChatOut, MessageOut, UserOut
 
+# What no database here stores: a NUL (PostgreSQL text), a lone surrogate (not UTF-8).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(value: Any) -> Any:
+    if isinstance(value, str):
+        if _UNSTORABLE.search(value):
+            raise ValueError("holds a NUL or a lone surrogate, which cannot be stored")
+    elif isinstance(value, list):
+        for item in value:
+            _storable(item)
+    return value
+
 
 class Body(BaseModel):
+    """A request body: unknown fields refused, types strict, every string storable."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_unstorable_characters(cls, value: Any) -> Any:
+        return _storable(value)
 
 
 class RegisterIn(Body):

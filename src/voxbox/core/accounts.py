@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import re
 import secrets
 from dataclasses import dataclass
@@ -20,7 +19,10 @@ from voxbox.config import PasswordHashSettings, Registration
 from voxbox.core.backends import Backends
 from voxbox.core.chats import do_create_self_chat
 from voxbox.core.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
+from voxbox.core.events import publish_ephemeral
 from voxbox.core.principal import Principal
+from voxbox.core.tokens import token_hash
+from voxbox.core.views import SessionEndedOut
 from voxbox.db.models import Invite, Token, User
 from voxbox.ids import new_id
 from voxbox.timeutil import utcnow
@@ -60,10 +62,6 @@ def check_handle(handle: str) -> str:
 def check_password(password: str) -> None:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise Invalid(f"A password has {MIN_PASSWORD} to {MAX_PASSWORD} characters.")
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 async def hash_password(cost: PasswordHashSettings, password: str) -> str:
@@ -187,7 +185,9 @@ async def _claim_invite(session: AsyncSession, code: str, mode: Registration) ->
 async def login(b: Backends, handle: str, password: str, address: str) -> tuple[Principal, str]:
     """Check credentials; wrong password and unknown handle fail the same way, in the same time.
 
-    Rate limited per client address (every attempt) and per handle (failed attempts).
+    Rate limited per client address (every attempt) and per handle and address (failed
+    attempts). Failures are not counted per handle alone: then anyone, from anywhere, could lock
+    a user out by failing on purpose; the owner, from an address with no failures, gets in.
     """
     limits = b.settings.limits
     window = limits.login_window_seconds
@@ -195,9 +195,10 @@ async def login(b: Backends, handle: str, password: str, address: str) -> tuple[
     count, retry = await b.limiter.hit(f"login:addr:{address}", window)
     if count > limits.login_attempts_per_address:
         raise RateLimited("Too many login attempts from this address.", retry)
-    failures, retry = await b.limiter.peek(f"login:handle:{handle}", window)
+    failed_here = f"login:handle:{handle}:{address}"
+    failures, retry = await b.limiter.peek(failed_here, window)
     if failures >= limits.login_attempts_per_handle:
-        raise RateLimited("Too many failed logins for this handle.", retry)
+        raise RateLimited("Too many failed logins for this handle from here.", retry)
 
     async with b.read() as session:
         user = await session.scalar(select(User).where(User.handle == handle))
@@ -205,7 +206,7 @@ async def login(b: Backends, handle: str, password: str, address: str) -> tuple[
         b.settings.password_hash, user.password_hash if user else None, password
     )
     if user is None or not ok:
-        await b.limiter.hit(f"login:handle:{handle}", window)
+        await b.limiter.hit(failed_here, window)
         raise Unauthorized("Wrong handle or password.")
     async with b.transaction() as session:
         if rehashed is not None:  # the hash predates the current cost setting
@@ -232,10 +233,19 @@ async def authenticate(b: Backends, token: str) -> Principal:
     return principal
 
 
-async def logout(b: Backends, token: str) -> None:
+async def logout(b: Backends, user: Principal, token: str, *, everywhere: bool = False) -> None:
+    """Revoke the token (or every token of the user); their open sockets close at once, on
+    every worker (``session.ended`` over the bus)."""
+    hashed = token_hash(token)
     async with b.transaction() as session:
-        await session.execute(delete(Token).where(Token.hash == token_hash(token)))
-    b.tokens.drop(token_hash(token))
+        which = Token.user_id == user.id if everywhere else Token.hash == hashed
+        await session.execute(delete(Token).where(which))
+    if everywhere:
+        b.tokens.drop_user(user.id)
+    else:
+        b.tokens.drop(hashed)
+    ended = SessionEndedOut(token=None if everywhere else hashed, everywhere=everywhere)
+    await publish_ephemeral(b.bus, [user.id], "session.ended", ended)
 
 
 async def get_user(b: Backends, handle: str) -> Principal:

@@ -19,6 +19,7 @@ from voxbox.core.views import (
     MessageOut,
     PresenceOut,
     ReceiptOut,
+    SessionEndedOut,
 )
 from voxbox.db.models import Event, User
 from voxbox.db.queries import bind_value, insert_rows
@@ -40,7 +41,7 @@ EventType = Literal[
     "media.ready",
     "media.failed",
 ]
-EphemeralType = Literal["presence"]
+EphemeralType = Literal["presence", "session.ended"]
 
 # What each event's ``data`` is (API.md, "Events"). Logged events go through ``append_events``;
 # ephemeral ones through ``publish_ephemeral``; both refuse data of another shape.
@@ -54,6 +55,7 @@ EVENT_SCHEMAS: dict[str, type[BaseModel]] = {
     "media.ready": MediaOut,
     "media.failed": MediaOut,
     "presence": PresenceOut,
+    "session.ended": SessionEndedOut,  # between workers only: sockets of the login close
 }
 LOGGED_TYPES: frozenset[str] = frozenset(get_args(EventType))
 

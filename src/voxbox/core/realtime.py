@@ -9,6 +9,7 @@ exactly once, in order.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Literal
@@ -18,7 +19,8 @@ from voxbox.core.backends import Backends
 from voxbox.core.errors import Invalid
 from voxbox.core.events import events_after, latest_seq, publish_ephemeral
 from voxbox.core.principal import Principal
-from voxbox.core.views import PresenceOut
+from voxbox.core.tokens import token_hash
+from voxbox.core.views import PresenceOut, SessionEndedOut
 from voxbox.events.bus import Subscription
 
 REPLAY_PAGE = 1000
@@ -26,6 +28,13 @@ REPLAY_PAGE = 1000
 # exactly up to 2^53, and the web app starts a new device at 2^53 - 1; anything higher is not a
 # position at all (and would overflow the database's 64-bit integers).
 MAX_POSITION = 2**53
+
+
+_SESSION_ENDED = '{"type":"session.ended"'  # how Envelope.frame starts that event's frame
+
+
+class SessionEnded(Exception):
+    """The login this stream authenticated with was logged out: close it (4401)."""
 
 
 class StreamOverflow(Exception):
@@ -41,10 +50,13 @@ def check_position(seq: int) -> int:
 
 
 class EventStream:
-    def __init__(self, b: Backends, sub: Subscription, after: int) -> None:
+    def __init__(
+        self, b: Backends, sub: Subscription, after: int, token_hash: str | None = None
+    ) -> None:
         self._b = b
         self._sub = sub
         self.last_seq = after
+        self._token_hash = token_hash
 
     async def replay(self) -> AsyncIterator[list[str]]:
         """Pages of logged frames after the client's seq, up to now."""
@@ -85,6 +97,11 @@ class EventStream:
 
     async def _accept(self, seq: int | None, frame: str) -> list[str]:
         if seq is None:
+            if frame.startswith(_SESSION_ENDED):
+                ended = SessionEndedOut.model_validate(json.loads(frame)["data"])
+                if ended.everywhere or ended.token == self._token_hash:
+                    raise SessionEnded
+                return []  # another login of the user: not this stream's business
             return [frame]
         if seq <= self.last_seq:
             return []
@@ -100,14 +117,17 @@ class EventStream:
 
 
 @asynccontextmanager
-async def open_stream(b: Backends, user: Principal, after: int) -> AsyncIterator[EventStream]:
+async def open_stream(
+    b: Backends, user: Principal, after: int, token: str | None = None
+) -> AsyncIterator[EventStream]:
     """Subscribe first, then replay: nothing committed in between can slip through.
 
-    ``after`` is checked with ``check_position`` (Invalid above 2^53)."""
+    ``after`` is checked with ``check_position`` (Invalid above 2^53). With ``token`` (the
+    login it authenticated with), the stream ends (``SessionEnded``) when that login does."""
     after = check_position(after)
     sub = b.bus.subscribe(user.id, b.settings.limits.websocket_queue)
     try:
-        yield EventStream(b, sub, after)
+        yield EventStream(b, sub, after, token_hash(token) if token is not None else None)
     finally:
         b.bus.unsubscribe(sub)
 

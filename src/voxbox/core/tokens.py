@@ -7,6 +7,7 @@ one would linger on the others, so the cache is off.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import OrderedDict
 
@@ -14,6 +15,11 @@ from voxbox.core.principal import Principal
 
 TTL_SECONDS = 30.0
 MAX_ENTRIES = 10_000
+
+
+def token_hash(token: str) -> str:
+    """What the database keeps of a token (the token itself is never stored)."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class TokenCache:
@@ -40,3 +46,8 @@ class TokenCache:
 
     def drop(self, token_hash: str) -> None:
         self._entries.pop(token_hash, None)
+
+    def drop_user(self, user_id: str) -> None:
+        """Forget every cached token of the user (they logged out everywhere)."""
+        for hashed in [h for h, (_, user) in self._entries.items() if user.id == user_id]:
+            del self._entries[hashed]

@@ -410,6 +410,19 @@ async def delete_blobs(b: Backends, keys: list[str]) -> None:
         await b.store.delete(key)
 
 
+async def reopen_stuck_uploads(b: Backends, finishing_since: datetime) -> int:
+    """Uploads left ``finishing`` since before ``finishing_since`` go back to ``open``: the
+    process finishing them died (kill -9, a crash). The draft can then be sent again; finishing
+    is idempotent (the same bytes make the same media). Returns how many."""
+    async with b.transaction() as session:
+        result = await session.execute(
+            update(Upload)
+            .where(Upload.state == "finishing", Upload.updated_at < finishing_since)
+            .values(state="open")
+        )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 async def expire_uploads(b: Backends) -> int:
     """Delete uploads past their expiry and their parts; returns how many. Idempotent."""
     async with b.transaction() as session:

@@ -169,6 +169,13 @@ class PresenceOut(BaseModel):
     state: Literal["typing", "recording", "idle"]
 
 
+class SessionEndedOut(BaseModel):
+    """Internal, never sent to clients: a login ended (``token``: its hash) or all of them."""
+
+    token: str | None
+    everywhere: bool
+
+
 def user_out(user: Principal) -> UserOut:
     return UserOut(
         id=user.id, handle=user.handle, display_name=user.display_name, created_at=user.created_at

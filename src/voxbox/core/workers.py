@@ -105,10 +105,12 @@ HOUSEKEEPING_SECONDS = 3600
 
 
 def schedule_housekeeping(b: Backends) -> None:
-    """Every hour: expire drafts and old backups, delete blobs nothing refers to, sweep scratch
-    files left by a crash."""
+    """Every hour: reopen drafts whose finishing died, expire drafts and old backups, delete
+    blobs nothing refers to, sweep scratch files left by a crash."""
 
     async def housekeeping() -> None:
+        lease = timedelta(seconds=b.settings.limits.finish_lease_seconds)
+        await uploads.reopen_stuck_uploads(b, utcnow() - lease)
         await uploads.expire_uploads(b)
         await backup.expire_backups(b)
         await media.collect_garbage(b)

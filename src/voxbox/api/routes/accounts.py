@@ -59,11 +59,16 @@ async def login(
 
 @router.post("/auth/logout", status_code=204)
 async def logout(
-    request: Request, b: B, _user: CurrentUser, credentials: CurrentCredentials
+    request: Request,
+    b: B,
+    user: CurrentUser,
+    credentials: CurrentCredentials,
+    all: bool = False,
 ) -> Response:
-    """Revokes the token the request authenticated with; clears the session cookie if that
-    was it."""
-    await accounts.logout(b, credentials.token)
+    """Revokes the token the request authenticated with (with `all=true`: every token of the
+    user, "log out everywhere"); their open WebSockets close with 4401 at once. Clears the
+    session cookie if that was it."""
+    await accounts.logout(b, user, credentials.token, everywhere=all)
     response = Response(status_code=204)
     if credentials.from_cookie:
         clear_session_cookie(response, secure=is_https(request, b.settings))

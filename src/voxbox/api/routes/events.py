@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 import json
 import logging
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Query, Request, Response, WebSocket, WebSocketDisconnect
 
 from voxbox.api.deps import SESSION_COOKIE, B, CurrentUser, own_origin
 from voxbox.core import accounts, realtime, sessions
@@ -29,7 +29,11 @@ CLOSE_BEHIND = 1013  # "try again later": resume from the last seq
 
 @router.get("/events")
 async def long_poll(
-    request: Request, b: B, user: CurrentUser, after: int = 0, timeout: float = 25
+    request: Request,
+    b: B,
+    user: CurrentUser,
+    after: int = 0,
+    timeout: Annotated[float, Query(ge=0, allow_inf_nan=False)] = 25,
 ) -> Response:
     """Events after ``after``; waits up to ``timeout`` seconds for one when there are none.
 
@@ -50,12 +54,12 @@ async def events_socket(ws: WebSocket) -> None:
     b: Backends = ws.app.state.backends
     await ws.accept()
     try:
-        user, after = await _handshake(ws, b)
+        user, token, after = await _handshake(ws, b)
     except (WebSocketDisconnect, _Refused):
         return
     WEBSOCKETS_OPEN.inc()
     try:
-        async with realtime.open_stream(b, user, after) as stream:
+        async with realtime.open_stream(b, user, after, token) as stream:
             ready: dict[str, object] = {"type": "ready"}
             if await stream.reset_if_past_end():
                 ready["reset"] = True
@@ -69,6 +73,9 @@ async def events_socket(ws: WebSocket) -> None:
     except realtime.StreamOverflow:
         with contextlib.suppress(Exception):
             await ws.close(CLOSE_BEHIND, "too far behind; resume from your last seq")
+    except realtime.SessionEnded:
+        with contextlib.suppress(Exception):
+            await ws.close(CLOSE_UNAUTHORIZED, "logged out")
     finally:
         WEBSOCKETS_OPEN.dec()
 
@@ -87,7 +94,7 @@ async def _refuse(ws: WebSocket, code: int, detail: str, error_code: str | None 
     return _Refused(detail)
 
 
-async def _handshake(ws: WebSocket, b: Backends) -> tuple[Principal, int]:
+async def _handshake(ws: WebSocket, b: Backends) -> tuple[Principal, str, int]:
     """``auth`` then ``resume``, or only ``resume`` when the session cookie came with the
     upgrade request (and its Origin is ours); anything else closes the socket with a reason."""
     timeout = b.settings.limits.websocket_auth_seconds
@@ -95,17 +102,24 @@ async def _handshake(ws: WebSocket, b: Backends) -> tuple[Principal, int]:
         first = await asyncio.wait_for(_receive_object(ws), timeout)
         if first.get("type") == "resume" and SESSION_COOKIE in ws.cookies:
             user = await _cookie_user(ws, b)
+            token = ws.cookies[SESSION_COOKIE]
             resume = first
         else:
-            token = first.get("token")
-            if first.get("type") != "auth" or not isinstance(token, str):
+            given = first.get("token")
+            if first.get("type") != "auth" or not isinstance(given, str):
                 raise await _refuse(
                     ws, CLOSE_PROTOCOL, 'First send {"type": "auth", "token": ...}.'
                 )
+            token = given
             user = await _authenticate(ws, b, token)
             resume = await asyncio.wait_for(_receive_object(ws), timeout)
         after = resume.get("after")
-        if resume.get("type") != "resume" or not isinstance(after, int) or after < 0:
+        if (
+            resume.get("type") != "resume"
+            or not isinstance(after, int)
+            or isinstance(after, bool)  # JSON true is no position
+            or after < 0
+        ):
             raise await _refuse(
                 ws, CLOSE_PROTOCOL, 'Then send {"type": "resume", "after": SEQ} (0: everything).'
             )
@@ -114,9 +128,9 @@ async def _handshake(ws: WebSocket, b: Backends) -> tuple[Principal, int]:
         raise await _refuse(ws, CLOSE_PROTOCOL, exc.detail, exc.code) from None
     except TimeoutError:
         raise await _refuse(ws, CLOSE_PROTOCOL, "Handshake timed out.") from None
-    except ValueError:
-        raise await _refuse(ws, CLOSE_PROTOCOL, "Frames are JSON objects.") from None
-    return user, after
+    except ValueError as exc:
+        raise await _refuse(ws, CLOSE_PROTOCOL, str(exc)) from None
+    return user, token, after
 
 
 async def _cookie_user(ws: WebSocket, b: Backends) -> Principal:
@@ -137,9 +151,21 @@ async def _authenticate(ws: WebSocket, b: Backends, token: str) -> Principal:
 
 
 async def _receive_object(ws: WebSocket) -> dict[str, Any]:
-    data = json.loads(await ws.receive_text())
+    """The next frame, a JSON object; ValueError saying what is wrong with anything else."""
+    message = await ws.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+    text = message.get("text")
+    if text is None:
+        raise ValueError("Frames are JSON text; this one was binary.")
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise ValueError("This frame's JSON is nested too deeply.") from None
+    except ValueError:
+        raise ValueError("Frames are JSON objects; this one is not JSON.") from None
     if not isinstance(data, dict):
-        raise ValueError("not an object")
+        raise ValueError("Frames are JSON objects.")
     return data
 
 
@@ -156,10 +182,8 @@ async def _live(ws: WebSocket, b: Backends, user: Principal, stream: realtime.Ev
         while True:
             try:
                 frame = await _receive_object(ws)
-            except ValueError:
-                await ws.send_text(
-                    json.dumps({"type": "error", "detail": "Frames are JSON objects."})
-                )
+            except ValueError as exc:
+                await ws.send_text(json.dumps({"type": "error", "detail": str(exc)}))
                 continue
             try:
                 await _handle_client_frame(b, user, frame, acks)

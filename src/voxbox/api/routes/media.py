@@ -15,7 +15,7 @@ from voxbox.core.views import MediaOut
 
 router = APIRouter(tags=["media"])
 
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_RANGE = re.compile(r"bytes=([0-9]{0,19})-([0-9]{0,19})")  # longer numbers: no range
 
 
 @router.get("/media/{media_id}")

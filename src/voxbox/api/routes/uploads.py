@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from email.utils import format_datetime
 from typing import Annotated, Literal
@@ -50,9 +51,12 @@ def _tus_headers(upload: UploadOut) -> dict[str, str]:
 def _header_int(name: str, value: str | None) -> int | None:
     if value is None:
         return None
-    if not value.isdigit():
+    if not _DECIMAL.fullmatch(value):  # ASCII digits only: str.isdigit() takes "²"
         raise BadRequest(f"{name} must be a non-negative integer.")
     return int(value)
+
+
+_DECIMAL = re.compile(r"[0-9]{1,19}")
 
 
 @router.options("/uploads", status_code=204)

@@ -51,6 +51,7 @@ async def finish_upload(b: Backends, user: Principal, upload_id: str, kind: Medi
         if upload.length is not None and upload.offset < upload.length:
             raise Invalid(f"The upload is incomplete: {upload.offset} of {upload.length} bytes.")
         upload.state = "finishing"
+        upload.updated_at = utcnow()  # the lease starts (see uploads.reopen_stuck_uploads)
         keys = await part_keys(session, upload.id)
         metadata = json.loads(upload.metadata_json)
     work = Work(b.spool_dir / f"ingest-{new_id().lower()}")
