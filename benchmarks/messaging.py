@@ -225,6 +225,9 @@ class Server:
             VOXBOX_METRICS_TOKEN=METRICS_TOKEN,
             VOXBOX_LOG_LEVEL=self.config.log_level,
             VOXBOX_LIMITS__LOGIN_ATTEMPTS_PER_ADDRESS="100000",
+            VOXBOX_LIMITS__REGISTRATIONS_PER_ADDRESS="100000",
+            VOXBOX_LIMITS__SEND_BURST="100000",
+            VOXBOX_LIMITS__SENDS_PER_HOUR="1000000",
             # The cheapest argon2id cost: registering 200 users is set-up, not what is measured.
             VOXBOX_PASSWORD_HASH__TIME_COST="1",
             VOXBOX_PASSWORD_HASH__MEMORY_COST="8",

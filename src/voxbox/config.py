@@ -33,6 +33,16 @@ class LimitsSettings(BaseModel):
     login_attempts_per_handle: int = Field(10, ge=1)
     login_attempts_per_address: int = Field(30, ge=1)
     login_window_seconds: int = Field(60, ge=1)
+    # Registrations per client address per window (every attempt counts).
+    registrations_per_address: int = Field(10, ge=1)
+    registration_window_seconds: int = Field(3600, ge=1)
+    # Password hashes computed at once (registrations, logins): the rest wait their turn, so
+    # a crowd of logins never takes every core from the rest of the server.
+    password_hashes_at_once: int = Field(2, ge=1)
+    # Messages (sends and forwards) per user: a burst in a short window, and a rate per hour.
+    send_burst: int = Field(30, ge=1)
+    send_burst_seconds: int = Field(10, ge=1)
+    sends_per_hour: int = Field(1000, ge=1)
     invite_ttl_hours: int = Field(24 * 7, ge=1)
     longpoll_max_seconds: int = Field(60, ge=1)
     websocket_queue: int = Field(1000, ge=10)

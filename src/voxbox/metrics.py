@@ -34,3 +34,8 @@ WRITE_BATCH_SECONDS = Histogram(
     "Time one batch of the write path takes to commit",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )
+PASSWORD_HASHES = Counter(
+    "voxbox_password_hashes_total",
+    "argon2 computations (a registration's hash, a login's check), by kind",
+    ["kind"],
+)

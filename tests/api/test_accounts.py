@@ -356,3 +356,56 @@ def test_login_rate_limit_per_address(limited_server: ServerProcess) -> None:
     with client_from(limited_server, random_loopback()) as c:
         r = c.post("/auth/login", json={"handle": user.handle, "password": "right-password"})
         assert r.status_code == 200, r.text
+
+
+@pytest.fixture(scope="module")
+def strict_server(server_factory: ServerFactory) -> Iterator[ServerProcess]:
+    """Registration and sending limits low enough to reach in a test."""
+    yield server_factory.start(
+        {
+            "VOXBOX_REGISTRATION": "invite",
+            "VOXBOX_LIMITS__REGISTRATIONS_PER_ADDRESS": "3",
+            "VOXBOX_LIMITS__SEND_BURST": "3",
+            "VOXBOX_LIMITS__SEND_BURST_SECONDS": "60",
+        }
+    )
+
+
+def password_hashes(srv: ServerProcess) -> float:
+    r = httpx.get(f"{srv.url}/metrics", headers={"Authorization": "Bearer test-metrics"})
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in r.text.splitlines()
+        if line.startswith("voxbox_password_hashes_total{")
+    )
+
+
+def test_registration_is_limited_per_address_and_refused_before_hashing(
+    strict_server: ServerProcess,
+) -> None:
+    with client_from(strict_server, random_loopback()) as c:
+        before = password_hashes(strict_server)
+        for _ in range(3):
+            body = {"handle": unique_handle("x"), "password": "long enough", "invite": "bogus"}
+            assert_problem(c.post("/auth/register", json=body), 403, "forbidden")
+        assert password_hashes(strict_server) == before  # a bogus invite costs no hash
+        body = {"handle": unique_handle("x"), "password": "long enough", "invite": "bogus"}
+        assert_rate_limited(c.post("/auth/register", json=body), window=3600)
+    with client_from(strict_server, random_loopback()) as c:  # another address is not limited
+        body = {"handle": unique_handle("x"), "password": "long enough", "invite": "bogus"}
+        assert_problem(c.post("/auth/register", json=body), 403, "forbidden")
+
+
+def test_sending_is_limited_per_user_with_retry_after(strict_server: ServerProcess) -> None:
+    strict_server.admin_create_user(handle := unique_handle("s"), "sender-password", admin=True)
+    with client_from(strict_server, random_loopback()) as c:
+        token = c.post(
+            "/auth/login", json={"handle": handle, "password": "sender-password"}
+        ).json()["token"]
+        c.headers["Authorization"] = f"Bearer {token}"
+        chat = next(ch for ch in c.get("/chats").json()["chats"] if ch["kind"] == "self")
+        for n in range(3):
+            body = {"client_id": f"c{n}", "kind": "text", "text": f"note {n}"}
+            assert c.post(f"/chats/{chat['id']}/messages", json=body).status_code == 201
+        body = {"client_id": "c3", "kind": "text", "text": "one too many"}
+        assert_rate_limited(c.post(f"/chats/{chat['id']}/messages", json=body))

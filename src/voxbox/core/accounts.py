@@ -25,6 +25,7 @@ from voxbox.core.tokens import token_hash
 from voxbox.core.views import SessionEndedOut
 from voxbox.db.models import Invite, Token, User
 from voxbox.ids import new_id
+from voxbox.metrics import PASSWORD_HASHES
 from voxbox.timeutil import utcnow
 
 HANDLE_RE = re.compile(r"[a-z0-9_.]{3,32}")
@@ -64,13 +65,23 @@ def check_password(password: str) -> None:
         raise Invalid(f"A password has {MIN_PASSWORD} to {MAX_PASSWORD} characters.")
 
 
-async def hash_password(cost: PasswordHashSettings, password: str) -> str:
-    """An argon2id hash of ``password`` at ``cost``, computed off the event loop."""
-    return await anyio.to_thread.run_sync(lambda: _passwords(cost).hasher.hash(password))
+@functools.cache
+def _hashing(at_once: int) -> anyio.CapacityLimiter:
+    """Threads that may hash at once (created on first use, inside the event loop)."""
+    return anyio.CapacityLimiter(at_once)
+
+
+async def hash_password(cost: PasswordHashSettings, password: str, at_once: int = 2) -> str:
+    """An argon2id hash of ``password`` at ``cost``, off the event loop, at most ``at_once``
+    at a time in this process."""
+    PASSWORD_HASHES.labels("hash").inc()
+    return await anyio.to_thread.run_sync(
+        lambda: _passwords(cost).hasher.hash(password), limiter=_hashing(at_once)
+    )
 
 
 async def verify_password(
-    cost: PasswordHashSettings, password_hash: str | None, password: str
+    cost: PasswordHashSettings, password_hash: str | None, password: str, at_once: int = 2
 ) -> tuple[bool, str | None]:
     """Whether ``password`` matches ``password_hash`` (None: an unknown user, always False, in
     the same time), and, when it matches a hash of another cost, a new hash at ``cost``.
@@ -90,7 +101,8 @@ async def verify_password(
             return True, passwords.hasher.hash(password)
         return True, None
 
-    return await anyio.to_thread.run_sync(verify)
+    PASSWORD_HASHES.labels("verify").inc()
+    return await anyio.to_thread.run_sync(verify, limiter=_hashing(at_once))
 
 
 async def do_issue_token(session: AsyncSession, user: User) -> str:
@@ -135,24 +147,43 @@ class NewInvite:
 
 
 async def register(
-    b: Backends, handle: str, password: str, display_name: str | None, invite: str | None
+    b: Backends,
+    handle: str,
+    password: str,
+    display_name: str | None,
+    invite: str | None,
+    address: str = "",
 ) -> tuple[Principal, str]:
     """Register a user per the registration mode; returns the user and a new token.
 
     An admin invite (the first-start bootstrap invite) works in every mode and makes the user
     an admin; ordinary invites are needed in ``invite`` mode and accepted in ``open`` mode.
+    Rate limited per client address. Everything that can refuse is checked before the
+    password is hashed (a costly step nobody should get for free): the invite and the handle
+    are checked again, atomically, when the user is made.
     """
+    limits = b.settings.limits
+    count, retry = await b.limiter.hit(f"register:{address}", limits.registration_window_seconds)
+    if count > limits.registrations_per_address:
+        raise RateLimited("Too many registrations from this address.", retry)
     handle = check_handle(handle)
     check_password(password)
-    password_hash = await hash_password(b.settings.password_hash, password)
     mode = b.settings.registration
+    async with b.read() as session:
+        if invite:
+            await _check_invite(session, invite, mode)
+        elif mode is not Registration.open:
+            raise Forbidden(_NEEDS_INVITE[mode])
+        if await session.scalar(select(User.id).where(User.handle == handle)) is not None:
+            raise Conflict(f"The handle {handle!r} is taken.")
+    password_hash = await hash_password(
+        b.settings.password_hash, password, limits.password_hashes_at_once
+    )
     try:
         async with b.transaction() as session:
             claimed = await _claim_invite(session, invite, mode) if invite else None
-            if claimed is None and mode is Registration.closed:
-                raise Forbidden("Registration is closed on this server; ask an admin.")
-            if claimed is None and mode is Registration.invite:
-                raise Forbidden("Registration needs an invite on this server.")
+            if claimed is None and mode is not Registration.open:
+                raise Forbidden(_NEEDS_INVITE[mode])
             is_admin = claimed is not None and claimed.grants_admin
             user = await do_create_user(session, handle, password_hash, display_name, is_admin)
             if claimed is not None:
@@ -163,14 +194,26 @@ async def register(
     return Principal.of(user), token
 
 
+_NEEDS_INVITE = {
+    Registration.closed: "Registration is closed on this server; ask an admin.",
+    Registration.invite: "Registration needs an invite on this server.",
+}
+
+
+async def _check_invite(session: AsyncSession, code: str, mode: Registration) -> Invite:
+    """The invite, if it may be used now (Forbidden otherwise); it is not claimed here."""
+    invite = await session.scalar(select(Invite).where(Invite.code == code))
+    if invite is None or invite.used_at is not None or invite.expires_at <= utcnow():
+        raise Forbidden("This invite is unknown, used or expired.")
+    if mode is Registration.closed and not invite.grants_admin:
+        raise Forbidden(_NEEDS_INVITE[mode])
+    return invite
+
+
 async def _claim_invite(session: AsyncSession, code: str, mode: Registration) -> Invite:
     """Mark an invite used (once, atomically, also against concurrent registrations)."""
     now = utcnow()
-    invite = await session.scalar(select(Invite).where(Invite.code == code))
-    if invite is None or invite.used_at is not None or invite.expires_at <= now:
-        raise Forbidden("This invite is unknown, used or expired.")
-    if mode is Registration.closed and not invite.grants_admin:
-        raise Forbidden("Registration is closed on this server; ask an admin.")
+    invite = await _check_invite(session, code, mode)
     claimed = await session.execute(
         update(Invite)
         .where(Invite.code == code, Invite.used_at.is_(None))
@@ -203,7 +246,10 @@ async def login(b: Backends, handle: str, password: str, address: str) -> tuple[
     async with b.read() as session:
         user = await session.scalar(select(User).where(User.handle == handle))
     ok, rehashed = await verify_password(
-        b.settings.password_hash, user.password_hash if user else None, password
+        b.settings.password_hash,
+        user.password_hash if user else None,
+        password,
+        limits.password_hashes_at_once,
     )
     if user is None or not ok:
         await b.limiter.hit(failed_here, window)

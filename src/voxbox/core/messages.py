@@ -26,7 +26,7 @@ from voxbox.core.access import (
     visible_to,
 )
 from voxbox.core.backends import Backends
-from voxbox.core.errors import Forbidden, Invalid, NotFound, VoxboxError
+from voxbox.core.errors import Forbidden, Invalid, NotFound, RateLimited, VoxboxError
 from voxbox.core.events import NewEvent, append_events, log_event
 from voxbox.core.media import finish_upload, release_media
 from voxbox.core.principal import Principal
@@ -136,6 +136,7 @@ async def send_message(
     its message.created events commit together, in a batch with other posts (``core/writer``).
     """
     started = time.perf_counter()
+    await check_send_rate(b, sender)
     new = check_new_message(
         b.settings.limits,
         chat_id,
@@ -164,6 +165,16 @@ async def send_message(
             return (await load_messages(session, [first], sender.id))[0], False
     MESSAGE_SEND_SECONDS.observe(time.perf_counter() - started)
     return posted.messages[0], True
+
+
+async def check_send_rate(b: Backends, sender: Principal) -> None:
+    """A burst and an hourly rate of messages per user (sends and forwards); 429 past either."""
+    limits = b.settings.limits
+    windows = ((limits.send_burst_seconds, limits.send_burst), (3600, limits.sends_per_hour))
+    for window, most in windows:
+        count, retry = await b.limiter.hit(f"send:{sender.id}:{window}", window)
+        if count > most:
+            raise RateLimited(f"Too many messages: at most {most} in {window} s.", retry)
 
 
 async def _post(b: Backends, post: Post) -> Posted:
@@ -437,6 +448,7 @@ async def forward_message(
     b: Backends, user: Principal, message_id: str, chat_ids: Sequence[str]
 ) -> list[MessageOut]:
     """Copy a message into up to ``forward_max_chats`` chats the user is in; all or nothing."""
+    await check_send_rate(b, user)
     unique = list(dict.fromkeys(chat_ids))
     max_chats = b.settings.limits.forward_max_chats
     if not 1 <= len(unique) <= max_chats:

@@ -30,11 +30,16 @@ async def auth_config(b: B) -> AuthConfigOut:
 
 @router.post("/auth/register", status_code=201)
 async def register(
-    body: RegisterIn, request: Request, response: Response, b: B, cookie: CookieSession
+    body: RegisterIn,
+    request: Request,
+    response: Response,
+    b: B,
+    cookie: CookieSession,
+    address: Annotated[str, Depends(client_address)],
 ) -> AuthOut:
     """`?session=cookie` also sets the HttpOnly session cookie `voxbox_session`."""
     user, token = await accounts.register(
-        b, body.handle, body.password, body.display_name, body.invite
+        b, body.handle, body.password, body.display_name, body.invite, address
     )
     if cookie:
         set_session_cookie(response, token, secure=is_https(request, b.settings))
