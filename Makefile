@@ -27,8 +27,11 @@ install: $(STAMP) $(WEB_DIST)
 
 web: $(WEB_DIST)
 
+HOST ?= 127.0.0.1
+PORT ?= 8080
+
 run: install
-	$(BIN)/voxbox serve
+	$(BIN)/voxbox serve --host $(HOST) --port $(PORT)
 
 test: install
 	bash scripts/test-deps.sh

@@ -17,6 +17,7 @@ from voxbox.api.middleware import (
     AccessLogMiddleware,
     BodyLimitMiddleware,
     SecurityHeadersMiddleware,
+    UnhandledErrorMiddleware,
     URLCheckMiddleware,
 )
 from voxbox.api.routes import (
@@ -43,14 +44,15 @@ log = logging.getLogger("voxbox")
 API_PREFIX = "/api/v1"
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, base_url: str = "http://HOST:PORT") -> FastAPI:
+    """The app; ``base_url`` is where it listens, for the messages it logs."""
     backends = Backends.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         started = utcnow()
         await backends.start()
-        await _announce_bootstrap(backends)
+        await _announce_bootstrap(backends, base_url)
         schedule_housekeeping(backends)
         schedule_server_backups(backends)
         await media_core.resume_processing(backends)
@@ -92,13 +94,14 @@ def create_app(settings: Settings) -> FastAPI:
             ("POST", f"{API_PREFIX}/imports"): settings.imports.max_bytes,
         },
     )
+    app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(URLCheckMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(AccessLogMiddleware)
     return app
 
 
-async def _announce_bootstrap(b: Backends) -> None:
+async def _announce_bootstrap(b: Backends, base_url: str) -> None:
     invite = await accounts_core.bootstrap_invite(b)
     if invite is None:
         return
@@ -112,10 +115,11 @@ async def _announce_bootstrap(b: Backends) -> None:
     log.warning(
         "No admin yet. One-time admin invite: %s\n"
         "  Register with it to become the admin, e.g.\n"
-        "    voxbox register http://HOST:PORT --invite %s\n"
+        "    voxbox register %s --invite %s\n"
         '  or POST /api/v1/auth/register {"handle", "password", "invite": "%s"}.\n'
         "  Or create the admin directly: voxbox admin create-user HANDLE --admin",
         invite.code,
+        base_url,
         invite.code,
         invite.code,
     )

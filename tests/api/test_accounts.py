@@ -409,3 +409,24 @@ def test_sending_is_limited_per_user_with_retry_after(strict_server: ServerProce
             assert c.post(f"/chats/{chat['id']}/messages", json=body).status_code == 201
         body = {"client_id": "c3", "kind": "text", "text": "one too many"}
         assert_rate_limited(c.post(f"/chats/{chat['id']}/messages", json=body))
+
+
+def test_admin_commands_refuse_a_directory_without_a_server(tmp_path) -> None:
+    """Run from the wrong directory, an admin command says where it looked, and creates no
+    new empty database there."""
+    import subprocess
+    import sys
+
+    pw = tmp_path / "pw"
+    pw.write_text("long enough password")
+    env = {"PATH": "/usr/bin:/bin", "VOXBOX_DATA_DIR": str(tmp_path / "nothing-here")}
+    r = subprocess.run(
+        [sys.executable, "-m", "voxbox", "admin", "create-user", "bob", "--password-file", str(pw)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 1 and "no voxbox database" in r.stderr
+    assert str(tmp_path / "nothing-here") in r.stderr
+    assert not (tmp_path / "nothing-here" / "voxbox.db").exists()

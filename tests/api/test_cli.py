@@ -226,3 +226,22 @@ def test_errors_and_logout(
     assert not (config_dir / "credentials.json").exists()
     with server.client(token) as http:
         assert http.get("/me").status_code == 401
+
+
+def test_create_a_group_and_clear_usage_errors(make_user, server, tmp_path) -> None:
+    alice, bob, carol = make_user(), make_user(), make_user()
+    config = login(server, alice, tmp_path / "alice")
+    group_id = ok(voxbox(config, "group", "Family", bob.handle, f"@{carol.handle}")).strip()
+    chat = alice.http.get(f"/chats/{group_id}").json()
+    assert chat["title"] == "Family"
+    assert sorted(m["handle"] for m in chat["members"]) == sorted(
+        [alice.handle, bob.handle, carol.handle]
+    )
+    neither = voxbox(config, "send", bob.handle)
+    assert neither.returncode == 2 and "give a FILE to send, or --text" in neither.stderr
+
+
+def test_the_first_start_names_the_real_address_to_register_at(make_server) -> None:
+    srv = make_server(registration="invite")
+    log = srv.log_path.read_text()
+    assert f"voxbox register {srv.url} --invite" in log and "HOST:PORT" not in log

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from voxbox.cli import client_commands
 from voxbox.cli.client_commands import (
+    _server_root,
     chat_label,
     describe_event,
     message_preview,
@@ -66,8 +67,14 @@ def test_unreachable_server(app: typer.Typer, tmp_path: Path) -> None:
 
 
 def test_login_rejects_a_non_http_url(app: typer.Typer) -> None:
-    result = CliRunner().invoke(app, ["login", "voxbox.example.org", "--handle", "ann"])
+    result = CliRunner().invoke(app, ["login", "ftp://voxbox.example.org", "--handle", "ann"])
     assert result.exit_code == 2
+
+
+def test_an_address_without_a_scheme_is_taken_as_a_browser_would() -> None:
+    assert _server_root("127.0.0.1:8080") == "http://127.0.0.1:8080"
+    assert _server_root("localhost:8080/api/v1/") == "http://localhost:8080"
+    assert _server_root("voxbox.example.org") == "https://voxbox.example.org"
 
 
 def message(**fields: Any) -> dict[str, Any]:
@@ -138,6 +145,16 @@ def test_describe_event() -> None:
         "data": {"message_id": "m1", "chat_id": "c1", "handle": "bob", "kind": "read"},
     }
     assert describe_event(receipt, None, "ann").plain == "[c1] bob read m1"
+    media = {"id": "md1", "kind": "audio", "filename": "talk.m4a", "duration_ms": 125_000}
+    ready = {"type": "media.ready", "data": {**media, "state": "ready"}}
+    carrier = message(sender="bob", text=None)
+    assert describe_event(ready, chat, "ann", carrier).plain == (
+        "[family] bob: audio file talk.m4a ready (2:05)"
+    )
+    failed = {"type": "media.failed", "data": {**media, "kind": "voice", "error": "not audio"}}
+    assert describe_event(failed, None, "ann").plain == (
+        "voice message could not be processed: not audio"
+    )
     coalesced = {
         "seq": 4,
         "type": "receipt",

@@ -90,6 +90,15 @@ def test_non_json_error_falls_back_to_status() -> None:
     assert (caught.value.code, caught.value.title) == ("unauthorized", "Unauthorized")
     assert caught.value.detail == "token expired"
 
+    # Another kind of server (python -m http.server answers a POST like this)
+    other = httpx.Response(
+        501, text="<html>Unsupported method ('POST')</html>", headers={"content-type": "text/html"}
+    )
+    _, handler = recording(other)
+    with make_client(handler) as client, pytest.raises(VoxboxAPIError) as caught:
+        client.login("ann", "password")
+    assert "is this the address of a voxbox server?" in str(caught.value)
+
 
 def test_requests_use_api_prefix_and_bearer_token() -> None:
     requests, handler = recording(httpx.Response(200, json={"chats": []}))

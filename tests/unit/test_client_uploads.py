@@ -664,7 +664,21 @@ class Cli:
         save_credentials(Credentials(url=BASE, token="tok", handle="ann"))
 
     def __call__(self, *args: str) -> Any:
-        return CliRunner().invoke(self.app, list(args))
+        result = CliRunner(mix_stderr=False).invoke(self.app, list(args))
+        return _Result(result.exit_code, result.stdout, result.stderr)
+
+
+@dataclass(frozen=True)
+class _Result:
+    """A CLI run: stdout and stderr apart, and ``output`` both (as a terminal shows them)."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
 
 
 @pytest.fixture

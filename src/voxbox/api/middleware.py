@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from voxbox.metrics import HTTP_REQUESTS, HTTP_SECONDS
 
 log = logging.getLogger("voxbox.access")
+errors_log = logging.getLogger("voxbox.api")
 
 
 class BodyLimitMiddleware:
@@ -115,6 +116,35 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+class UnhandledErrorMiddleware:
+    """An exception no route handled: one log line with its traceback, and a 500 problem.
+
+    (Starlette's own handler would answer too, but then re-raise, and the server would log the
+    same traceback a second time.)"""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception:
+            errors_log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if not started:
+                detail = "Something went wrong on our side."
+                await send_problem(send, 500, "Internal server error", detail, "internal")
 
 
 class URLCheckMiddleware:

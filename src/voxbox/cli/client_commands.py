@@ -44,6 +44,7 @@ _CHAT_HELP = (
     "or a user's handle (optionally '@handle') for your direct chat with them."
 )
 _CHAT_EVENTS = ("chat.created", "chat.updated")  # their data is the chat itself
+_MEDIA_EVENTS = ("media.ready", "media.failed")  # their data is the media
 _RECEIPT_VERBS = {"delivered": "received", "read": "read", "played": "played"}
 
 
@@ -54,6 +55,7 @@ def register(app: typer.Typer) -> None:
     app.command("register")(register_account)
     app.command("logout")(logout)
     app.command("chats")(list_chats)
+    app.command("group")(create_group)
     app.command("send")(send)
     app.command("download")(transfer_commands.download)
     app.command("export")(transfer_commands.export)
@@ -70,12 +72,19 @@ def register(app: typer.Typer) -> None:
 def _server_root(url: str) -> str:
     """The server root for a URL as typed (trailing slash or API prefix tolerated)."""
     root = url.strip().rstrip("/").removesuffix(API_PREFIX)
+    if "://" not in root:  # "127.0.0.1:8080" or "voxbox.example.org": as a browser would
+        root = ("http://" if _is_local(root) else "https://") + root
     parts = urlsplit(root)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise typer.BadParameter(
             "expected the server's address, like https://voxbox.example.org", param_hint="URL"
         )
     return root
+
+
+def _is_local(address: str) -> bool:
+    host = urlsplit("//" + address).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.") or host.startswith("192.168.")
 
 
 def _password(password_file: Path | None, *, confirm: bool) -> str:
@@ -156,10 +165,16 @@ def _event_chat_id(frame: Mapping[str, Any]) -> str | None:
     return str(chat_id) if chat_id else None
 
 
-def describe_event(frame: Mapping[str, Any], chat: Mapping[str, Any] | None, me: str) -> Text:
+def describe_event(
+    frame: Mapping[str, Any],
+    chat: Mapping[str, Any] | None,
+    me: str,
+    message: Mapping[str, Any] | None = None,
+) -> Text:
     """One line for an event frame (other than ``ready``): ``[chat] who: what``.
 
     ``chat`` is the chat the event belongs to, when known; otherwise its id is shown.
+    ``message``: for ``media.*`` events, the message that carries the media, when seen.
     """
     kind = str(frame.get("type"))
     data: Mapping[str, Any] = frame.get("data") or {}
@@ -193,6 +208,17 @@ def describe_event(frame: Mapping[str, Any], chat: Mapping[str, Any] | None, me:
         state = data.get("state")
         doing = "stopped typing or recording" if state == "idle" else f"is {state}…"
         line.append(f"{data.get('handle')} {doing}", style="dim")
+    elif kind in ("media.ready", "media.failed"):
+        if message is not None:
+            line.append(str(message.get("sender")), style="cyan")
+            line.append(": ")
+        voice = data.get("kind") == "voice"
+        what = "voice message" if voice else f"audio file {data.get('filename')}"
+        if kind == "media.ready":
+            length = data.get("duration_ms")
+            line.append(f"{what} ready" + (f" ({_duration(length)})" if length else ""))
+        else:
+            line.append(f"{what} could not be processed: {data.get('error')}", style="red")
     elif kind == "chat.created":
         line.append("chat created", style="dim")
     elif kind == "chat.updated":
@@ -303,6 +329,19 @@ def list_chats(
             ui.out.print(_chats_table(data["chats"], credentials.handle))
 
 
+def create_group(
+    title: Annotated[str, typer.Argument(help="The group's name.")],
+    handles: Annotated[
+        list[str], typer.Argument(help="The handles of the members to add (you are in it).")
+    ],
+) -> None:
+    """Create a group with you and the given users, and print its id."""
+    credentials = ui.load_login()
+    with ui.reporting_errors(), ui.client_for(credentials) as client:
+        chat = client.create_group(title, [h.lstrip("@") for h in handles])
+    ui.out.print(chat["id"])
+
+
 def _chats_table(chats: list[dict[str, Any]], me: str) -> Table:
     table = Table(box=None, header_style="bold")
     table.add_column("Chat", no_wrap=True)
@@ -377,7 +416,9 @@ def send(
 
     Naming a user you have no chat with yet starts a direct chat with them.
     """
-    if (file is None) == (text is None):
+    if file is None and text is None:
+        raise typer.BadParameter("give a FILE to send, or --text TEXT", param_hint="FILE")
+    if file is not None and text is not None:
         raise typer.BadParameter("give either a FILE or --text, not both", param_hint="FILE")
     if voice and file is None:
         raise typer.BadParameter("--voice needs a FILE", param_hint="--voice")
@@ -417,6 +458,7 @@ async def _follow(
     chats: dict[str, Mapping[str, Any]],
 ) -> None:
     """Print every frame of the event stream and record each handled seq."""
+    media_messages: dict[str, Mapping[str, Any]] = {}  # media id -> the message carrying it
     async for frame in listen(credentials.url, credentials.token, after):
         kind = frame.get("type")
         reset = kind == "ready" and frame.get("reset") is True
@@ -436,6 +478,11 @@ async def _follow(
         else:
             data = frame.get("data") or {}
             chat_id = _event_chat_id(frame)
+            carrier = media_messages.get(data.get("id", "")) if kind in _MEDIA_EVENTS else None
+            if carrier is not None:
+                chat_id = carrier.get("chat_id")
+            elif kind == "message.created" and data.get("media"):
+                media_messages[data["media"]["id"]] = data
             if kind in _CHAT_EVENTS:
                 chats[data["id"]] = data
             elif chat_id and chat_id not in chats:
@@ -443,7 +490,8 @@ async def _follow(
                 with contextlib.suppress(VoxboxAPIError):
                     chats[chat_id] = await asyncio.to_thread(client.chat, chat_id)
             chat = chats.get(chat_id) if chat_id else None
-            ui.out.print(describe_event(frame, chat, credentials.handle), soft_wrap=True)
+            line = describe_event(frame, chat, credentials.handle, carrier)
+            ui.out.print(line, soft_wrap=True)
         seq = frame.get("seq")
         if isinstance(seq, int) and kind != "ready":
             save_listen_seq(credentials, user_id, seq)

@@ -25,6 +25,26 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _version(shown: bool) -> None:
+    if shown:
+        from voxbox import __version__
+
+        typer.echo(f"voxbox {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """voxbox, self-hosted voice messaging: server commands and a client for scripts."""
+
+
 admin = typer.Typer(
     help="Server administration (runs against the server's database directly).",
     no_args_is_help=True,
@@ -50,6 +70,23 @@ def _settings(config: Path | None) -> Settings:
         raise typer.Exit(2) from exc
 
 
+def _server_data(config: Path | None) -> Settings:
+    """The settings of an admin command, which works on an existing server's data: it says
+    which, and refuses to start a new empty database (a command run from the wrong directory)."""
+    settings = _settings(config)
+    where = "SQLite" if settings.is_sqlite else "PostgreSQL"
+    typer.secho(f"Server data: {settings.data_dir} ({where})", err=True, dim=True)
+    if settings.is_sqlite and not settings.sqlite_path.exists():
+        typer.secho(
+            f"Error: no voxbox database at {settings.sqlite_path}. Run this where the server "
+            "runs, or set VOXBOX_DATA_DIR (or --config) to its data directory.",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(1)
+    return settings
+
+
 def _configure_logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -59,7 +96,7 @@ def _configure_logging(level: str) -> None:
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8080,
     config: ConfigOption = None,
 ) -> None:
     """Run the voxbox server (HTTP API, WebSocket events)."""
@@ -77,7 +114,7 @@ def serve(
         "SQLite" if settings.is_sqlite else "PostgreSQL",
     )
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, base_url=f"http://{host}:{port}"),
         host=host,
         port=port,
         access_log=False,
@@ -112,7 +149,7 @@ def create_user(
         password = password_file.read_text().splitlines()[0] if password_file.read_text() else ""
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    settings = _settings(config)
+    settings = _server_data(config)
 
     async def run() -> str:
         b = Backends.from_settings(settings)
@@ -195,7 +232,7 @@ def backup_server(
     from voxbox.core import server_backup
     from voxbox.storage import make_blob_store
 
-    settings = _settings(config)
+    settings = _server_data(config)
     to = to or settings.backup.to
     recipient = recipient or settings.backup.recipient
     if not to or not recipient:

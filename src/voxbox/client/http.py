@@ -102,6 +102,9 @@ def problem_error(
         problem = {}
         if content_type.startswith("text/plain"):
             detail = body.decode("utf-8", "replace").strip()[:500]
+        elif status not in (502, 503, 504):  # not a proxy's "the server is down" page
+            # voxbox answers every error with problem JSON: this came from something else.
+            detail = "this answer is not from voxbox: is this the address of a voxbox server?"
     title = problem.get("title")
     code = problem.get("code")
     problem_detail = problem.get("detail")
