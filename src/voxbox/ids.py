@@ -10,7 +10,7 @@ import os
 import threading
 import time
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _lock = threading.Lock()
@@ -36,6 +36,14 @@ def ids_at(times: Iterable[datetime]) -> list[str]:
         last = max(value, last + 1)
         ids.append(_encode(last))
     return ids
+
+
+def time_of(id_: str) -> datetime:
+    """When an id was made (its first 10 characters are the milliseconds since 1970)."""
+    ms = 0
+    for char in id_[:10]:
+        ms = ms * 32 + _ALPHABET.index(char)
+    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 def _encode(value: int) -> str:

@@ -4,6 +4,8 @@ and the chat list (newest activity first, unread counts, last message)."""
 from __future__ import annotations
 
 from support.api import TIMESTAMP, assert_problem, client_id, ok, unique_handle
+from support.audio import chunks, webm_recording
+from support.tus import head, patch, record
 
 CHAT_FIELDS = {"id", "kind", "title", "members", "last_message", "unread_count", "updated_at"}
 
@@ -210,3 +212,39 @@ def test_unknown_chat_is_404(make_user) -> None:
     user = make_user()
     assert_problem(user.http.get("/chats/01HZZZZZZZZZZZZZZZZZZZZZZZ"), 404, "not_found")
     assert_problem(user.http.get("/chats/does-not-exist/messages"), 404, "not_found")
+
+
+def test_a_former_member_sees_the_chat_as_it_was_and_cannot_keep_recording_into_it(
+    make_user,
+) -> None:
+    alice, bob, carol, dave = make_user(), make_user(), make_user(), make_user()
+    chat = ok(
+        alice.http.post(
+            "/chats", json={"kind": "group", "title": "Trip", "handles": [bob.handle, carol.handle]}
+        ),
+        201,
+    )
+    alice.send(chat["id"], "before bob left")
+    recording = record(
+        bob.http,
+        chunks(webm_recording(2), 2)[:1],
+        chat_id=chat["id"],
+        kind="voice",
+        content_type="audio/webm;codecs=opus",
+    )
+    r = alice.http.delete(f"/chats/{chat['id']}/members/{bob.handle}")
+    assert r.status_code == 204, r.text
+    as_left = ok(bob.http.get(f"/chats/{chat['id']}"))
+    ok(alice.http.post(f"/chats/{chat['id']}/members", json={"handle": dave.handle}))
+    alice.send(chat["id"], "after bob left")
+
+    seen = ok(bob.http.get(f"/chats/{chat['id']}"))
+    assert sorted(m["handle"] for m in seen["members"]) == sorted([alice.handle, carol.handle])
+    assert seen["updated_at"] == as_left["updated_at"]  # later activity is not his to see
+    assert seen["last_message"]["text"] == "before bob left"
+    now = ok(alice.http.get(f"/chats/{chat['id']}"))
+    assert dave.handle in [m["handle"] for m in now["members"]]
+
+    offset = int(head(bob.http, recording).headers["Upload-Offset"])
+    refused = patch(bob.http, recording, offset, b"more of the recording")
+    assert_problem(refused, 403, "forbidden")

@@ -252,6 +252,9 @@ async def append(
     """
     async with b.read() as session:
         upload = await access_upload(session, user, upload_id)
+        if upload.chat_id is not None:  # a recording for a chat: only while a member of it
+            _, member = await access_chat(session, user.id, upload.chat_id)
+            check_active(member)
     if upload.state != "open":
         raise Conflict("This upload is being finished.")
     if offset != upload.offset:

@@ -20,6 +20,7 @@ from voxbox.core import mediatypes
 from voxbox.core.access import can_see, membership_bounds, view_once_spent
 from voxbox.core.principal import Principal
 from voxbox.db.models import Chat, Media, Member, Message, Receipt, User
+from voxbox.ids import time_of
 from voxbox.timeutil import isoformat
 
 Timestamp = Annotated[datetime, PlainSerializer(isoformat, return_type=str)]
@@ -314,22 +315,41 @@ async def load_chat_views(
         return {}
     chat_ids = [c.id for c in chats]
     rows = await session.execute(
-        select(Member.chat_id, Member.role, User.handle, User.display_name)
+        select(
+            Member.chat_id,
+            Member.user_id,
+            Member.role,
+            Member.joined_id,
+            Member.left_id,
+            User.handle,
+            User.display_name,
+        )
         .join(User, User.id == Member.user_id)
-        .where(Member.chat_id.in_(chat_ids), Member.left_id.is_(None))
+        .where(Member.chat_id.in_(chat_ids))
     )
-    members: dict[str, list[MemberOut]] = defaultdict(list)
+    roster: dict[str, list[tuple[str, str, str | None, MemberOut]]] = defaultdict(list)
     # A user in many chats is one MemberOut per role, not one per chat (validation is the cost).
     made: dict[tuple[str, str, str], MemberOut] = {}
-    for chat_id, role, handle, display_name in rows.all():
+    for chat_id, user_id, role, joined_id, left_id, handle, display_name in rows.all():
         member = made.get((role, handle, display_name))
         if member is None:
             member = made[role, handle, display_name] = MemberOut(
                 handle=handle, display_name=display_name, role=role
             )
-        members[chat_id].append(member)
-    for listed in members.values():
-        listed.sort(key=_member_order)
+        roster[chat_id].append((user_id, joined_id, left_id, member))
+
+    def members_at(chat_id: str, viewer: str, left: str | None) -> list[MemberOut]:
+        """The members now; for a former member, those there when they left (not them)."""
+        return sorted(
+            (
+                member
+                for user_id, joined_id, left_id, member in roster[chat_id]
+                if (left_id is None if left is None else joined_id < left)
+                and (left is None or user_id != viewer)
+                and (left is None or left_id is None or left_id > left)
+            ),
+            key=_member_order,
+        )
 
     viewer = aliased(Member, name="viewer")
     seen = (
@@ -353,13 +373,14 @@ async def load_chat_views(
             select(
                 viewer.chat_id,
                 viewer.user_id,
+                viewer.left_id,
                 last_id.scalar_subquery(),
                 unread.scalar_subquery(),
             ).where(viewer.chat_id.in_(chat_ids), viewer.user_id.in_(list(viewer_ids)))
         )
     ).all()
 
-    last_ids = {last for _, _, last, _ in stats if last is not None}
+    last_ids = {last for _, _, _, last, _ in stats if last is not None}
     last: dict[str, MessageOut] = {}
     spent: set[tuple[str, str]] = set()
     if last_ids:
@@ -381,11 +402,12 @@ async def load_chat_views(
             spent = {(message_id, user_id) for message_id, user_id in played.all()}
 
     chat_by_id = {c.id: c for c in chats}
-    shared: dict[tuple[str, str | None, bool, int], ChatOut] = {}
+    shared: dict[tuple[str, str | None, bool, int, str | None], ChatOut] = {}
     views: dict[tuple[str, str], ChatOut] = {}
-    for chat_id, user_id, last_id_seen, unread_count in stats:
+    for chat_id, user_id, left, last_id_seen, unread_count in stats:
         hide_media = (last_id_seen, user_id) in spent
-        key = (chat_id, last_id_seen, hide_media, int(unread_count or 0))
+        # Current members see the chat alike; a former one sees it as it was when they left.
+        key = (chat_id, last_id_seen, hide_media, int(unread_count or 0), left and user_id)
         view = shared.get(key)
         if view is None:
             chat = chat_by_id[chat_id]
@@ -396,10 +418,10 @@ async def load_chat_views(
                 id=chat.id,
                 kind=chat.kind,
                 title=chat.title,
-                members=members[chat.id],
+                members=members_at(chat.id, user_id, left),
                 last_message=message,
                 unread_count=key[3],
-                updated_at=chat.updated_at,
+                updated_at=chat.updated_at if left is None else min(chat.updated_at, time_of(left)),
             )
         views[chat_id, user_id] = view
     return views
