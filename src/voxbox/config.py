@@ -33,6 +33,8 @@ class LimitsSettings(BaseModel):
     login_attempts_per_handle: int = Field(10, ge=1)
     login_attempts_per_address: int = Field(30, ge=1)
     login_window_seconds: int = Field(60, ge=1)
+    # A login (token) unused this long ends: the next request with it is a 401.
+    token_idle_days: int = Field(90, ge=1)
     # Registrations per client address per window (every attempt counts).
     registrations_per_address: int = Field(10, ge=1)
     registration_window_seconds: int = Field(3600, ge=1)

@@ -18,7 +18,7 @@ from support.api import (
     register,
     unique_handle,
 )
-from support.backends import find_in_database
+from support.backends import find_in_database, run_sql
 from support.factory import ServerFactory
 from support.server import CHEAP_PASSWORD_HASH, ServerProcess
 
@@ -430,3 +430,18 @@ def test_admin_commands_refuse_a_directory_without_a_server(tmp_path) -> None:
     assert r.returncode == 1 and "no voxbox database" in r.stderr
     assert str(tmp_path / "nothing-here") in r.stderr
     assert not (tmp_path / "nothing-here" / "voxbox.db").exists()
+
+
+def test_a_login_unused_for_too_long_ends(make_server) -> None:
+    srv = make_server(limits__token_idle_days=1)
+    user = make_user_on(srv)
+    ok(user.http.get("/me"))
+    srv.stop()
+    two_days_ago = "'2000-01-01 00:00:00'"
+    run_sql(srv.settings, srv.data_dir, f"UPDATE tokens SET last_used_at = {two_days_ago}")
+    srv.restart()
+    problem = assert_problem(user.http.get("/me"), 401, "unauthorized")
+    assert "not used for 1 days" in problem["detail"]
+    assert_problem(user.http.get("/me"), 401, "unauthorized")  # and it is gone
+    again = make_user_on(srv)  # a fresh login works
+    ok(again.http.get("/me"))

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import signal
 import socket
-import sqlite3
-import subprocess
 import time
 
 import httpx
@@ -14,6 +12,7 @@ from tusclient import client as tus_client
 
 from support.api import assert_problem, client_id, ok
 from support.audio import chunks, decoded_duration, wav_bytes, webm_recording
+from support.backends import run_sql
 from support.tus import TUS, create, head, patch, record, upload_id
 
 
@@ -260,17 +259,6 @@ def test_interrupted_recording_survives_kill_9_then_previews_and_sends(
     assert bob.messages(chat_id)[-1]["id"] == message["id"]
 
 
-def run_sql(server, statement: str) -> None:
-    """Run SQL on a stopped server's database (SQLite file, or PostgreSQL through psql)."""
-    url = server.settings.get("VOXBOX_DATABASE_URL")
-    if url:
-        dsn = url.replace("postgresql+asyncpg://", "postgresql://")
-        subprocess.run(["psql", "-q", "-c", statement, dsn], check=True, capture_output=True)
-    else:
-        with sqlite3.connect(server.data_dir / "voxbox.db") as conn:
-            conn.execute(statement)
-
-
 @pytest.mark.parametrize("since", ["recent", "hours"])
 def test_a_draft_left_finishing_by_a_crash_can_be_sent_after_a_restart(
     make_server, make_user, backend: str, since: str
@@ -293,7 +281,7 @@ def test_a_draft_left_finishing_by_a_crash_can_be_sent_after_a_restart(
     server.kill(signal.SIGKILL)
     when = "CURRENT_TIMESTAMP" if since == "recent" else "'2000-01-01 00:00:00'"
     left = f"UPDATE uploads SET state = 'finishing', updated_at = {when} WHERE id = '{uid}'"
-    run_sql(server, left)
+    run_sql(server.settings, server.data_dir, left)
     server.restart()
 
     send = {"client_id": client_id(), "kind": "voice", "upload_id": uid}

@@ -86,6 +86,26 @@ def check_redis(url: str = REDIS_URL) -> None:
         )
 
 
+def run_sql(settings: dict[str, str | None], data_dir: Path, statement: str) -> None:
+    """Run one SQL statement on a server's database (SQLite file, or PostgreSQL), as a crash or
+    an old server would have left it. Stop the server first when its caches matter."""
+    url = settings.get("VOXBOX_DATABASE_URL")
+    if not url:
+        with sqlite3.connect(Path(data_dir) / "voxbox.db") as conn:
+            conn.execute(statement)
+        return
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+    async def execute() -> None:
+        conn = await asyncpg.connect(dsn, timeout=10)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(execute())
+
+
 def find_in_database(settings: dict[str, str | None], data_dir: str, needle: str) -> list[str]:
     """`table.column` of every stored value containing `needle` (any column, cast to text).
 

@@ -263,17 +263,38 @@ async def login(b: Backends, handle: str, password: str, address: str) -> tuple[
     return Principal.of(user), token
 
 
+TOKEN_USE_REFRESH = timedelta(hours=1)  # how stale a token's last_used_at may be
+
+
 async def authenticate(b: Backends, token: str) -> Principal:
+    """The user of a token; 401 if it is unknown, revoked, or was unused too long."""
     hashed = token_hash(token)
     cached = b.tokens.get(hashed)
     if cached is not None:
         return cached
     async with b.read() as session:
-        user = await session.scalar(
-            select(User).join(Token, Token.user_id == User.id).where(Token.hash == hashed)
-        )
-    if user is None:
+        row = (
+            await session.execute(
+                select(User, Token.created_at, Token.last_used_at)
+                .join(Token, Token.user_id == User.id)
+                .where(Token.hash == hashed)
+            )
+        ).first()
+    if row is None:
         raise Unauthorized("Missing, unknown or revoked token.")
+    user, created_at, last_used_at = row
+    now = utcnow()
+    used = last_used_at or created_at
+    idle_days = b.settings.limits.token_idle_days
+    if now - used > timedelta(days=idle_days):
+        async with b.transaction() as session:
+            await session.execute(delete(Token).where(Token.hash == hashed))
+        raise Unauthorized(f"This login was not used for {idle_days} days; log in again.")
+    if now - used > TOKEN_USE_REFRESH:  # a write at most hourly per login, not per request
+        async with b.transaction() as session:
+            await session.execute(
+                update(Token).where(Token.hash == hashed).values(last_used_at=now)
+            )
     principal = Principal.of(user)
     b.tokens.put(hashed, principal)
     return principal

@@ -63,6 +63,8 @@ class Token(Base):
     hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Refreshed at most hourly; a login unused for limits.token_idle_days ends (None: never).
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Invite(Base):
