@@ -56,24 +56,29 @@ async def start_import(
     mapping: str | None = None,
 ) -> TaskOut:
     """Read the export at ``path`` (which this takes over) now; import it in a job."""
+    found: archive.Archive | None = None
+
+    async def release() -> None:
+        if found is not None and found.zf is not None:
+            found.zf.close()
+        await asyncio.to_thread(path.unlink, missing_ok=True)
+
     try:
         zone = _zone(timezone)
-        names = _mapping(mapping)
-        senders = await _resolve(b, names)
+        senders = await _resolve(b, _mapping(mapping))
         found = await asyncio.to_thread(archive.open_export, path, upload_name, b.settings.imports)
         plan = await asyncio.to_thread(_plan, found, zone, senders)
         task = await start_task(b, user, "import")
     except BaseException:
-        await asyncio.to_thread(path.unlink, missing_ok=True)
+        await release()  # also when refused after the archive was opened (a 409, a 422)
         raise
+    opened = found
 
     async def work(progress: Progress) -> dict[str, Any]:
         try:
-            return await _import(b, user, found, plan, task.id, progress)
+            return await _import(b, user, opened, plan, task.id, progress)
         finally:
-            if found.zf is not None:
-                found.zf.close()
-            await asyncio.to_thread(path.unlink, missing_ok=True)
+            await release()
 
     run_task(b, task.id, work)
     return task_out(task)
