@@ -55,9 +55,13 @@ def _b64(data: bytes) -> bytes:
 
 
 def _unb64(text: bytes) -> bytes:
+    """Decode unpadded base64, refusing non-canonical spellings as the age spec requires."""
     if not re.fullmatch(rb"[A-Za-z0-9+/]*", text) or len(text) % 4 == 1:
         raise AgeError("bad base64 in the age header")
-    return base64.b64decode(text + b"=" * (-len(text) % 4))
+    data = base64.b64decode(text + b"=" * (-len(text) % 4))
+    if _b64(data) != text:
+        raise AgeError("bad base64 in the age header")
+    return data
 
 
 def _hkdf(key: bytes, salt: bytes, info: bytes) -> bytes:
@@ -369,7 +373,11 @@ class Decryptor:
             raise AgeError("this is not an age-encrypted file")
         file_key = self._identity.unwrap(_stanzas(lines[1:-1]))
         expected = hmac.digest(_hkdf(file_key, b"", b"header"), header, "sha256")
-        if not hmac.compare_digest(expected, _unb64(mac_line[1:])):
+        try:
+            mac = _unb64(mac_line[1:])
+        except AgeError:
+            raise Damaged("the file's header was altered") from None
+        if not hmac.compare_digest(expected, mac):
             raise Damaged("the file's header was altered")
         self._aead = ChaCha20Poly1305(_hkdf(file_key, nonce, b"payload"))
         return True

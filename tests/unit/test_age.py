@@ -75,16 +75,19 @@ def test_wrong_passphrase_and_wrong_key_are_told_apart_from_damage() -> None:
 def test_truncated_or_altered_files_are_refused() -> None:
     key = age.Passphrase("right", work_factor=CHEAP)
     sealed = age.encrypt(os.urandom(3 * age.CHUNK), key)
-    header_end = sealed.index(b"\n", sealed.index(b"\n---")) + 17
+    mac_line = sealed.index(b"\n---") + 1
+    header_end = sealed.index(b"\n", mac_line) + 1 + 16  # the payload starts after the nonce
     cuts = [len(sealed) - 1, len(sealed) - age.CHUNK - age.TAG, header_end + 10, header_end]
     for cut in cuts:
         with pytest.raises(age.Damaged):
             age.decrypt(sealed[:cut], key)
     with pytest.raises(age.Damaged):
         age.decrypt(sealed[:40], key)
-    for where in (header_end + 5, len(sealed) - 3):
+    # every bit of the MAC (one flip may even make it invalid base64), a payload byte, the last tag
+    mac_bits = [(at, bit) for at in range(mac_line + 4, header_end - 17) for bit in range(8)]
+    for where, bit in [*mac_bits, (header_end + 5, 0), (len(sealed) - 3, 0)]:
         altered = bytearray(sealed)
-        altered[where] ^= 1
+        altered[where] ^= 1 << bit
         with pytest.raises(age.Damaged):
             age.decrypt(bytes(altered), key)
 
