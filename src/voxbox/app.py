@@ -90,11 +90,12 @@ def create_app(settings: Settings, base_url: str = "http://HOST:PORT") -> FastAP
         max_bytes=settings.limits.max_json_bytes,
         streamed={
             ("PATCH", f"{API_PREFIX}/uploads/"): None,  # tus: its own length, after auth
+            ("POST", "/share"): None,  # files shared in: each an upload's limit, after auth
             ("POST", f"{API_PREFIX}/backups/restore"): settings.backup.restore_max_bytes,
             ("POST", f"{API_PREFIX}/imports"): settings.imports.max_bytes,
         },
     )
-    app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(UnhandledErrorMiddleware, on_disk_full=backends.reserve.release)
     app.add_middleware(URLCheckMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(AccessLogMiddleware)

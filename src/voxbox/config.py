@@ -55,6 +55,16 @@ class LimitsSettings(BaseModel):
     voice_max_seconds: int = Field(60 * 60, ge=1)
     audio_max_seconds: int = Field(6 * 60 * 60, ge=1)
     upload_max_bytes: int = Field(2 * 1024**3, ge=1024)
+    # Each user's storage (media, drafts, backups to download; 0: no quota), and how many
+    # unfinished uploads (drafts) they may have at once.
+    storage_quota_bytes: int = Field(10 * 1024**3, ge=0)
+    open_uploads_max: int = Field(20, ge=1)
+    # New files (uploads, imports, restores, backups) are refused while the disk holds less than
+    # this free: the rest is kept for the database, so logins, texts and deletes keep working.
+    min_free_disk_bytes: int = Field(256 * 1024**2, ge=0)
+    # Set aside in the data directory at start-up, and freed when something else fills the disk,
+    # so the database can still take logins, texts and deletes (0: none).
+    disk_reserve_bytes: int = Field(16 * 1024**2, ge=0)
     draft_ttl_hours: int = Field(24 * 7, ge=1)
     decode_max_seconds: float = Field(600.0, gt=0)
     # Files claiming a longer duration are processed by a background job (media.ready event).

@@ -4,6 +4,7 @@ target. Needs the built front end (`make web`, which `make test` runs first)."""
 from __future__ import annotations
 
 import http.client
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -282,6 +283,17 @@ def test_share_with_a_bearer_token_works_too(server, make_user) -> None:
         r = c.post("/share", files={"audio": ("a.mp3", b"ID3" + b"\0" * 100, "audio/mpeg")})
     (uid,) = shared_ids(r)
     assert [u["id"] for u in open_uploads(user)] == [uid]
+
+
+def test_a_shared_song_of_several_megabytes_is_taken(server, make_user) -> None:
+    """Files shared in are streamed like uploads, not held to the JSON body limit."""
+    user = make_user()
+    song = b"ID3" + os.urandom(3 * 1024 * 1024)
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {user.token}"}) as c:
+        r = c.post("/share", files={"audio": ("song.mp3", song, "audio/mpeg")})
+    (uid,) = shared_ids(r)
+    assert open_uploads(user) == [u for u in open_uploads(user) if u["id"] == uid]
+    assert open_uploads(user)[0]["length"] == len(song)
 
 
 def test_share_when_not_logged_in_redirects_to_login(web, server) -> None:

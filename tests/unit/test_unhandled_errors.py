@@ -17,7 +17,7 @@ async def broken(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 async def test_one_traceback_and_a_problem(caplog: pytest.LogCaptureFixture) -> None:
-    transport = httpx.ASGITransport(app=UnhandledErrorMiddleware(broken))
+    transport = httpx.ASGITransport(app=UnhandledErrorMiddleware(broken, on_disk_full=lambda: None))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         with caplog.at_level(logging.ERROR):
             r = await client.get("/api/v1/chats")

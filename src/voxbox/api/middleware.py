@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from voxbox.core.errors import DISK_FULL_DETAIL, is_disk_full
 from voxbox.metrics import HTTP_REQUESTS, HTTP_SECONDS
 
 log = logging.getLogger("voxbox.access")
@@ -119,13 +121,15 @@ class SecurityHeadersMiddleware:
 
 
 class UnhandledErrorMiddleware:
-    """An exception no route handled: one log line with its traceback, and a 500 problem.
+    """An exception no route handled: one log line with its traceback, and a 500 problem (a
+    full disk, from the OS or the database: a 507 and one line, no traceback).
 
     (Starlette's own handler would answer too, but then re-raise, and the server would log the
     same traceback a second time.)"""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, on_disk_full: Callable[[], None]) -> None:
         self.app = app
+        self.on_disk_full = on_disk_full
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -140,7 +144,16 @@ class UnhandledErrorMiddleware:
 
         try:
             await self.app(scope, receive, tracked)
-        except Exception:
+        except Exception as exc:
+            if is_disk_full(exc):  # the operator's problem, not a bug: no traceback
+                cause = getattr(exc, "orig", None) or exc  # not SQLAlchemy's SQL and parameters
+                errors_log.error("disk full on %s %s: %s", scope["method"], scope["path"], cause)
+                self.on_disk_full()
+                if not started:
+                    await send_problem(
+                        send, 507, "Insufficient storage", DISK_FULL_DETAIL, "insufficient_storage"
+                    )
+                return
             errors_log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             if not started:
                 detail = "Something went wrong on our side."

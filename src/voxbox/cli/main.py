@@ -168,6 +168,41 @@ def create_user(
     typer.echo(f"Created {'admin ' if is_admin else ''}user {created}.")
 
 
+@admin.command("usage")
+def usage(config: ConfigOption = None) -> None:
+    """Show each user's storage (media, drafts, open uploads) against the quota, largest first."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from voxbox.core.backends import Backends
+    from voxbox.core.usage import usage_by_user
+
+    settings = _server_data(config)
+
+    async def run() -> list[Any]:
+        b = Backends.from_settings(settings)
+        await b.start()
+        try:
+            return await usage_by_user(b)
+        finally:
+            await b.close()
+
+    rows = asyncio.run(run())
+    quota = settings.limits.storage_quota_bytes
+    table = Table("User", "Used", "Media", "Drafts", "Open uploads", "Of quota")
+    for handle, used in rows:
+        table.add_row(
+            handle,
+            decimal(used.used_bytes),
+            decimal(used.media_bytes),
+            decimal(used.draft_bytes),
+            f"{used.open_uploads} of {settings.limits.open_uploads_max}",
+            f"{used.used_bytes / quota:.0%}" if quota else "no quota",
+        )
+    Console().print(table)
+    typer.echo(f"Quota per user: {decimal(quota) if quota else 'none'}; {len(rows)} users.")
+
+
 @admin.command("backup-key")
 def backup_key(
     output: Annotated[

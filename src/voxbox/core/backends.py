@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbox.config import Settings
+from voxbox.core.disk import DiskReserve
 from voxbox.core.events import PENDING_ENVELOPES
 from voxbox.core.tokens import TokenCache
 from voxbox.core.writer import WriteQueue, publish
@@ -32,6 +34,7 @@ class Backends:
     recordings: AnalyzerCache  # voice drafts analysed as they stream in (see core/uploads)
     tokens: TokenCache
     writes: WriteQueue  # the batched write path (core/writer.py)
+    reserve: DiskReserve  # space held for the database on a full disk (core/disk.py)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Backends:
@@ -50,6 +53,11 @@ class Backends:
             limiter=make_rate_limiter(settings.redis_url),
             store=make_blob_store(settings.storage_url, settings.data_dir),
             jobs=JobRunner(),
+            reserve=DiskReserve(
+                settings.data_dir / "disk-reserve",
+                settings.limits.disk_reserve_bytes,
+                settings.limits.min_free_disk_bytes,
+            ),
             tokens=TokenCache(enabled=settings.redis_url is None),
             recordings=AnalyzerCache(
                 MediaLimits(
@@ -61,6 +69,7 @@ class Backends:
 
     async def start(self) -> None:
         self.spool_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(self.reserve.ensure)
         await self.db.migrate()
         self.db.start()
         await self.bus.start()

@@ -35,10 +35,12 @@ from sqlalchemy import delete, select
 from voxbox import age
 from voxbox.core import history
 from voxbox.core.backends import Backends
+from voxbox.core.disk import check_disk
 from voxbox.core.errors import BytesMissing, Invalid, blobs_must_exist
 from voxbox.core.export import ExportItem, message_items, zip_entry
 from voxbox.core.principal import Principal
 from voxbox.core.tasks import Progress, TaskOut, get_task, run_task, start_task, task_out
+from voxbox.core.usage import check_incoming
 from voxbox.core.views import load_chats
 from voxbox.db.models import Chat, Media, Member, Receipt, Star, Task, User
 from voxbox.ids import new_id
@@ -62,6 +64,7 @@ def _check_passphrase(passphrase: str) -> str:
 
 async def start_backup(b: Backends, user: Principal, passphrase: str) -> TaskOut:
     key = age.Passphrase(_check_passphrase(passphrase), b.settings.backup.work_factor)
+    check_disk(b)
     task = await start_task(b, user, "backup")
 
     async def work(progress: Progress) -> dict[str, Any]:
@@ -303,6 +306,7 @@ async def start_restore(b: Backends, user: Principal, path: Path, passphrase: st
     a wrong one is a 422 at once; damage is found as the file is read, and fails the task."""
     key = age.Passphrase(passphrase, max_work_factor=b.settings.backup.max_work_factor)
     try:
+        await check_incoming(b, user.id, path)
         await asyncio.to_thread(_check_header, path, key)
         task = await start_task(b, user, "restore")
     except BaseException:

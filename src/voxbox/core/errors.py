@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 from collections.abc import Iterator
 
@@ -77,12 +78,41 @@ class TooLong(PayloadTooLarge):
         return {"reason": "too_long", "limit_ms": self.limit_ms, "duration_ms": self.duration_ms}
 
 
+class QuotaExceeded(PayloadTooLarge):
+    """The user's storage quota is used up. The problem body adds ``reason: "storage_quota"``,
+    ``used_bytes`` and ``quota_bytes``."""
+
+    def __init__(self, detail: str, *, used_bytes: int, quota_bytes: int) -> None:
+        super().__init__(detail)
+        self.used_bytes = used_bytes
+        self.quota_bytes = quota_bytes
+
+    def extensions(self) -> dict[str, object]:
+        return {
+            "reason": "storage_quota",
+            "used_bytes": self.used_bytes,
+            "quota_bytes": self.quota_bytes,
+        }
+
+
 class UnsupportedMedia(VoxboxError):
     status, code, title = 415, "unsupported_media", "Unsupported media"
 
 
 class Invalid(VoxboxError):
     status, code, title = 422, "invalid", "Invalid"
+
+
+class TooManyUploads(Invalid):
+    """The user has as many open uploads as allowed. The problem body adds
+    ``reason: "too_many_uploads"`` and ``limit``."""
+
+    def __init__(self, detail: str, *, limit: int) -> None:
+        super().__init__(detail)
+        self.limit = limit
+
+    def extensions(self) -> dict[str, object]:
+        return {"reason": "too_many_uploads", "limit": self.limit}
 
 
 class RateLimited(VoxboxError):
@@ -95,3 +125,29 @@ class RateLimited(VoxboxError):
 
 class Unavailable(VoxboxError):
     status, code, title = 503, "unavailable", "Service unavailable"
+
+
+class InsufficientStorage(VoxboxError):
+    status, code, title = 507, "insufficient_storage", "Insufficient storage"
+
+
+DISK_FULL_DETAIL = "The server's disk is full: this change was not saved. Try again later."
+_SQLITE_FULL = 13
+_PG_DISK_FULL = "53100"
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a full disk: ENOSPC/EDQUOT from the OS, SQLite's
+    SQLITE_FULL or PostgreSQL's disk_full, as the driver or SQLAlchemy raised it."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if getattr(current, "sqlite_errorcode", None) == _SQLITE_FULL:
+            return True
+        if _PG_DISK_FULL in (getattr(current, "sqlstate", None), getattr(current, "pgcode", None)):
+            return True
+        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
+    return False

@@ -26,9 +26,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voxbox.core import mediatypes
 from voxbox.core.access import access_chat, active_member_ids, check_active
 from voxbox.core.backends import Backends
+from voxbox.core.disk import DISK_CHECK_EVERY, check_disk
 from voxbox.core.errors import BadRequest, Conflict, Invalid, NotFound, PayloadTooLarge
 from voxbox.core.events import publish_ephemeral
 from voxbox.core.principal import Principal
+from voxbox.core.usage import check_room, room
 from voxbox.core.views import PresenceOut, Timestamp
 from voxbox.db.models import Upload, UploadPart
 from voxbox.ids import new_id
@@ -98,7 +100,10 @@ async def create_upload(
 ) -> UploadOut:
     """A new upload of ``length`` bytes, or of deferred length (a recording in progress)."""
     _check_length(b, length)
+    check_disk(b, length or 0)
     async with b.transaction() as session:
+        left = await room(session, b, user.id, new_upload=True)
+        check_room(b, left, 1 if length is None else length)  # a recording needs some room
         upload = await _new_upload(session, b, user, length, metadata)
         session.add(upload)
     return upload_out(upload)
@@ -151,6 +156,9 @@ async def store_upload(
     It is listed among the open uploads and finished like any other. None for an empty body
     (nothing is stored)."""
     limit = b.settings.limits.upload_max_bytes
+    check_disk(b)
+    async with b.read() as session:
+        left = await room(session, b, user.id, new_upload=True)
     spool = b.spool_dir / f"part-{new_id().lower()}"
     size = 0
     try:
@@ -159,6 +167,9 @@ async def store_upload(
                 size += len(chunk)
                 if size > limit:
                     raise PayloadTooLarge(f"Uploads are limited to {limit} bytes.")
+                check_room(b, left, size)
+                if size // DISK_CHECK_EVERY != (size - len(chunk)) // DISK_CHECK_EVERY:
+                    check_disk(b)
                 out.write(chunk)
         if size == 0:
             return None
@@ -255,6 +266,10 @@ async def append(
         if upload.chat_id is not None:  # a recording for a chat: only while a member of it
             _, member = await access_chat(session, user.id, upload.chat_id)
             check_active(member)
+        # A declared length was counted against the quota when the upload was created.
+        left = None
+        if upload.length is None:
+            left = await room(session, b, user.id, new_upload=False)
     if upload.state != "open":
         raise Conflict("This upload is being finished.")
     if offset != upload.offset:
@@ -265,7 +280,9 @@ async def append(
             raise BadRequest("Upload-Length is already set.")
         if new_length < offset or new_length > b.settings.limits.upload_max_bytes:
             raise PayloadTooLarge("Upload-Length is out of range.")
+        check_room(b, left, new_length - offset)
         length = new_length
+    check_disk(b)
     limit = length if length is not None else b.settings.limits.upload_max_bytes
     spool = b.spool_dir / f"part-{new_id().lower()}"
     size, disconnected = 0, False
@@ -286,6 +303,10 @@ async def append(
                             if length is not None
                             else f"Uploads are limited to {limit} bytes."
                         )
+                    if length is None:
+                        check_room(b, left, size)
+                    if size // DISK_CHECK_EVERY != (size - len(chunk)) // DISK_CHECK_EVERY:
+                        check_disk(b)
                     out.write(chunk)
             except ConnectionError:
                 disconnected = True

@@ -33,8 +33,18 @@ class UserOut(BaseModel):
     created_at: Timestamp
 
 
+class StorageOut(BaseModel):
+    """A user's storage (see core/usage.py). ``quota_bytes`` is null when there is no quota."""
+
+    used_bytes: int
+    quota_bytes: int | None
+    open_uploads: int
+    open_uploads_max: int
+
+
 class MeOut(UserOut):
     is_admin: bool
+    storage: StorageOut
 
 
 class Receipts(BaseModel):
@@ -183,8 +193,8 @@ def user_out(user: Principal) -> UserOut:
     )
 
 
-def me_out(user: Principal) -> MeOut:
-    return MeOut(**user_out(user).model_dump(), is_admin=user.is_admin)
+def me_out(user: Principal, storage: StorageOut) -> MeOut:
+    return MeOut(**user_out(user).model_dump(), is_admin=user.is_admin, storage=storage)
 
 
 def message_out(

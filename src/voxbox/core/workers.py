@@ -106,7 +106,7 @@ HOUSEKEEPING_SECONDS = 3600
 
 def schedule_housekeeping(b: Backends) -> None:
     """Every hour: reopen drafts whose finishing died, expire drafts and old backups, delete
-    blobs nothing refers to, sweep scratch files left by a crash."""
+    blobs nothing refers to, sweep scratch files left by a crash, set disk space aside again."""
 
     async def housekeeping() -> None:
         lease = timedelta(seconds=b.settings.limits.finish_lease_seconds)
@@ -115,6 +115,7 @@ def schedule_housekeeping(b: Backends) -> None:
         await backup.expire_backups(b)
         await media.collect_garbage(b)
         await asyncio.to_thread(sweep_spool, b.spool_dir)
+        await asyncio.to_thread(b.reserve.ensure)
 
     b.jobs.every(HOUSEKEEPING_SECONDS, "housekeeping", housekeeping)
 

@@ -15,7 +15,7 @@ from voxbox.api.deps import (
     set_session_cookie,
 )
 from voxbox.api.schemas import AuthConfigOut, AuthOut, InviteOut, LoginIn, RegisterIn
-from voxbox.core import accounts
+from voxbox.core import accounts, usage
 from voxbox.core.views import MeOut, UserOut, me_out, user_out
 from voxbox.timeutil import isoformat
 
@@ -81,8 +81,10 @@ async def logout(
 
 
 @router.get("/me")
-async def me(user: CurrentUser) -> MeOut:
-    return me_out(user)
+async def me(b: B, user: CurrentUser) -> MeOut:
+    """The caller, with their storage: bytes used (media, drafts, backups to download), the
+    quota (null: none) and their open uploads against the cap."""
+    return me_out(user, await usage.my_storage(b, user.id))
 
 
 @router.get("/users/{handle}")

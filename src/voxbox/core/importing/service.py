@@ -31,6 +31,7 @@ from voxbox.core.errors import Invalid, VoxboxError
 from voxbox.core.importing import archive, formats
 from voxbox.core.principal import Principal
 from voxbox.core.tasks import Progress, TaskOut, get_task, run_task, start_task, task_out
+from voxbox.core.usage import check_incoming
 from voxbox.db.models import User
 
 VOICE_SUFFIXES = {".opus", ".ogg", ".oga"}
@@ -65,6 +66,7 @@ async def start_import(
 
     try:
         zone = _zone(timezone)
+        await check_incoming(b, user.id, path)
         senders = await _resolve(b, _mapping(mapping))
         found = await asyncio.to_thread(archive.open_export, path, upload_name, b.settings.imports)
         plan = await asyncio.to_thread(_plan, found, zone, senders)
