@@ -27,6 +27,9 @@ class LimitsSettings(BaseModel):
 
     max_text_chars: int = Field(4096, ge=1)
     max_json_bytes: int = Field(64 * 1024, ge=1024)
+    # A request's head (request line and headers): bytes and header fields (431 past either).
+    max_header_bytes: int = Field(16 * 1024, ge=1024)
+    max_headers: int = Field(100, ge=10)
     forward_max_chats: int = Field(5, ge=1)
     group_max_members: int = Field(256, ge=2)
     page_max: int = Field(200, ge=1)

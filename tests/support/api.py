@@ -24,6 +24,7 @@ PROBLEM_CODES = {
     415: "unsupported_media",
     422: "invalid",
     429: "rate_limited",
+    431: "header_fields_too_large",
     507: "insufficient_storage",
 }
 

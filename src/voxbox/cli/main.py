@@ -103,6 +103,7 @@ def serve(
     import uvicorn
 
     from voxbox.app import create_app
+    from voxbox.http_protocol import bounded_http_protocol
 
     settings = _settings(config)
     _configure_logging(settings.log_level)
@@ -117,6 +118,7 @@ def serve(
         create_app(settings, base_url=f"http://{host}:{port}"),
         host=host,
         port=port,
+        http=bounded_http_protocol(settings.limits.max_header_bytes, settings.limits.max_headers),
         access_log=False,
         log_config=None,
         proxy_headers=settings.trust_forwarded_for,
