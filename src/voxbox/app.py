@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from voxbox import __version__, web
-from voxbox.api import errors
+from voxbox.api import errors, openapi
 from voxbox.api.middleware import (
     AccessLogMiddleware,
     BodyLimitMiddleware,
@@ -77,6 +77,7 @@ def create_app(settings: Settings, base_url: str = "http://HOST:PORT") -> FastAP
     )
     app.state.backends = backends
     errors.install(app)
+    openapi.install(app, settings)
     routers = (accounts, chats, messages, uploads, media, events, backups, imports)
     for router in (r.router for r in routers):
         app.include_router(router, prefix=API_PREFIX)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -66,6 +68,33 @@ def install(app: FastAPI) -> None:
         return problem(422, "Invalid", detail or "Invalid request.", "invalid", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Error")
-        return problem(exc.status_code, title, str(exc.detail), headers=exc.headers)
+        headers = exc.headers
+        if exc.status_code == 405 and (allowed := allowed_methods(request)):
+            headers = {"Allow": ", ".join(allowed)}
+        return problem(exc.status_code, title, str(exc.detail), headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods the API's schema documents at this request's path (Starlette would name
+    only those of the first route that matched the path). A path the schema names as it is
+    (``/backups/restore``) goes before templates that would also match (``/backups/{id}``),
+    as OpenAPI says."""
+    path = request.scope["path"]
+    paths = request.app.openapi()["paths"]
+    if path in paths:
+        return sorted(method.upper() for method in paths[path])
+    return sorted(
+        {
+            method.upper()
+            for template, operations in paths.items()
+            if _template(template).fullmatch(path)
+            for method in operations
+        }
+    )
+
+
+@functools.cache
+def _template(path: str) -> re.Pattern[str]:
+    return re.compile(re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(path)))

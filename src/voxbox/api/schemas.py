@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from voxbox.core.accounts import MAX_PASSWORD, MIN_PASSWORD
+from voxbox.core.backup import MIN_PASSPHRASE
+from voxbox.core.chats import MAX_TITLE
 from voxbox.core.uploads import UploadOut
 from voxbox.core.views import ChatOut, MessageOut, UserOut
 
@@ -35,16 +38,23 @@ class Body(BaseModel):
         return _storable(value)
 
 
+# A handle: 3-32 of a-z 0-9 _ . (upper case is lower-cased, spaces around it dropped, as a
+# phone keyboard adds them). Checked here so the schema says it.
+Handle = Annotated[str, Field(pattern=r"^[ \t]*[A-Za-z0-9_.]{3,32}[ \t]*$")]
+# A title holds something besides white space (what str.strip() removes).
+Title = Annotated[str, Field(max_length=MAX_TITLE, pattern=r"[^\s\x1c-\x1f]")]
+
+
 class RegisterIn(Body):
-    handle: str = Field(max_length=64)
-    password: str = Field(max_length=1024)
+    handle: Handle
+    password: str = Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)
     display_name: str | None = Field(None, max_length=64)
     invite: str | None = Field(None, max_length=64)
 
 
 class LoginIn(Body):
     handle: str = Field(max_length=64)
-    password: str = Field(max_length=1024)
+    password: str = Field(max_length=MAX_PASSWORD)
 
 
 class AuthOut(BaseModel):
@@ -63,13 +73,13 @@ class InviteOut(BaseModel):
 
 class DirectChatIn(Body):
     kind: Literal["direct"]
-    handle: str = Field(max_length=64)
+    handle: Handle
 
 
 class GroupChatIn(Body):
     kind: Literal["group"]
-    title: str = Field(max_length=256)
-    handles: list[str] = Field(default_factory=list, max_length=1024)
+    title: Title
+    handles: list[Handle] = Field(default_factory=list, max_length=1024)
 
 
 class ChatsOut(BaseModel):
@@ -77,11 +87,11 @@ class ChatsOut(BaseModel):
 
 
 class AddMemberIn(Body):
-    handle: str = Field(max_length=64)
+    handle: Handle
 
 
 class SendMessageIn(Body):
-    client_id: str = Field(max_length=64)
+    client_id: str = Field(min_length=1, max_length=64)
     kind: Literal["text", "voice", "audio"]
     text: str | None = None
     media_id: str | None = Field(None, max_length=64)
@@ -100,7 +110,7 @@ class StarredOut(BaseModel):
 
 
 class ForwardIn(Body):
-    chat_ids: list[str] = Field(max_length=100)
+    chat_ids: list[str] = Field(min_length=1, max_length=100)  # the schema says the setting
 
 
 class ForwardOut(BaseModel):
@@ -133,4 +143,4 @@ class FinishIn(Body):
 
 
 class BackupIn(Body):
-    passphrase: str = Field(max_length=1024)
+    passphrase: str = Field(min_length=MIN_PASSPHRASE, max_length=1024)

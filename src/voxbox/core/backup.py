@@ -53,9 +53,12 @@ VERSION = 1
 _MEDIA_NAME = re.compile(r"media/([0-9a-f]{64})(\.ogg)?")
 
 
+MIN_PASSPHRASE = 8
+
+
 def _check_passphrase(passphrase: str) -> str:
-    if len(passphrase) < 8:
-        raise Invalid("Choose a passphrase of at least 8 characters.")
+    if len(passphrase) < MIN_PASSPHRASE:
+        raise Invalid(f"Choose a passphrase of at least {MIN_PASSPHRASE} characters.")
     return passphrase
 
 

@@ -32,7 +32,7 @@ async def long_poll(
     request: Request,
     b: B,
     user: CurrentUser,
-    after: int = 0,
+    after: Annotated[int, Query(le=realtime.MAX_POSITION)] = 0,  # below 0: the start
     timeout: Annotated[float, Query(ge=0, allow_inf_nan=False)] = 25,
 ) -> Response:
     """Events after ``after``; waits up to ``timeout`` seconds for one when there are none.
@@ -194,13 +194,29 @@ async def _live(ws: WebSocket, b: Backends, user: Principal, stream: realtime.Ev
 
     tasks = [asyncio.create_task(forward()), asyncio.create_task(listen())]
     try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            task.result()  # re-raise disconnects and overflow
+        ended = await _first_to_end(tasks)  # a disconnect, an overflow
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _cancel(tasks)
+        # This frame holds no task past here: a task holds its exception, whose traceback
+        # holds this frame, a cycle that would keep the whole connection in memory until a
+        # full garbage collection.
+        tasks.clear()
+    if ended is not None:
+        try:
+            raise ended
+        finally:
+            ended = None
+
+
+async def _first_to_end(tasks: list[asyncio.Task[None]]) -> BaseException | None:
+    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    return next(task.exception() for task in done)
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _handle_client_frame(

@@ -52,7 +52,7 @@ async def list_messages(
     user: CurrentUser,
     before: Annotated[str | None, Query(max_length=64)] = None,
     after: Annotated[str | None, Query(max_length=64)] = None,
-    limit: int = 50,
+    limit: Annotated[int, Query(ge=1)] = 50,  # at most limits.page_max (in the schema too)
 ) -> MessagesOut:
     page, has_more = await messages.list_messages(
         b, user, chat_id, before=before, after=after, limit=limit
