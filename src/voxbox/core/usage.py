@@ -1,4 +1,4 @@
-"""How much storage each user takes, their quota, and room on the server's own disk.
+"""How much storage each user takes, and their quota.
 
 A user's bytes are their media (the Ogg/Opus and MP3 copies, and an audio file's original)
 and their drafts (an open upload counts its declared length, else what arrived so far). A
