@@ -3,8 +3,10 @@ the admin CLI, and login rate limits per handle and per client address."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -445,3 +447,32 @@ def test_a_login_unused_for_too_long_ends(make_server) -> None:
     assert_problem(user.http.get("/me"), 401, "unauthorized")  # and it is gone
     again = make_user_on(srv)  # a fresh login works
     ok(again.http.get("/me"))
+
+
+def admin_invites(srv: ServerProcess) -> list[str]:
+    """The admin invites a server has logged, oldest first."""
+    return re.findall(r"One-time admin invite: (\S+)", srv.log_tail(1_000_000))
+
+
+def test_one_admin_invite_per_deployment(make_server, backend: str) -> None:  # type: ignore[no-untyped-def]
+    first = make_server(registration="invite")
+    (code,) = admin_invites(first)
+    first.restart()
+    assert admin_invites(first) == [code, code]  # every start shows the same one
+
+    if backend == "postgres":  # workers of one deployment, starting together, when there is none
+        first.stop()
+        run_sql(first.settings, first.data_dir, "DELETE FROM invites")
+        with ThreadPoolExecutor(2) as pool:
+            workers = list(pool.map(lambda _: make_server(share_store_with=first), range(2)))
+        shown = [admin_invites(w) for w in workers]
+        assert shown[0] == shown[1] and len(shown[0]) == 1 and shown[0] != [code]
+        code = shown[0][0]
+        first = workers[0]
+
+    admin = make_user_on(first, invite=code)
+    assert ok(admin.http.get("/me"))["is_admin"] is True
+    shown_before = len(admin_invites(first))
+    first.restart()
+    assert len(admin_invites(first)) == shown_before  # with an admin, no invite at all
+    assert_problem(register(first, unique_handle(), "password1", invite=code), 403)

@@ -24,6 +24,7 @@ from voxbox.core.principal import Principal
 from voxbox.core.tokens import token_hash
 from voxbox.core.views import SessionEndedOut
 from voxbox.db.models import Invite, Token, User
+from voxbox.db.queries import insert_ignoring_conflicts
 from voxbox.ids import new_id
 from voxbox.metrics import PASSWORD_HASHES
 from voxbox.timeutil import utcnow
@@ -344,11 +345,35 @@ async def _insert_invite(b: Backends, creator_id: str | None, grants_admin: bool
 
 
 async def bootstrap_invite(b: Backends) -> NewInvite | None:
-    """With no admin yet, a fresh single-use invite that makes its user admin; else None."""
-    async with b.read() as session:
+    """With no admin yet, the single-use invite that makes its user admin; else None.
+
+    There is one per deployment (a unique partial index): every worker, and every start, shows
+    the same one until it is used or expires, when the next start makes another.
+    """
+    async with b.transaction() as session:
         if await session.scalar(select(User.id).where(User.is_admin.is_(True)).limit(1)):
             return None
-    return await _insert_invite(b, None, grants_admin=True)
+        unused = (
+            Invite.grants_admin.is_(True),
+            Invite.created_by.is_(None),
+            Invite.used_at.is_(None),
+        )
+        now = utcnow()
+        await session.execute(delete(Invite).where(*unused, Invite.expires_at <= now))
+        await session.execute(
+            insert_ignoring_conflicts(session, Invite),
+            [
+                {
+                    "code": secrets.token_urlsafe(12),
+                    "created_by": None,
+                    "grants_admin": True,
+                    "created_at": now,
+                    "expires_at": now + timedelta(hours=b.settings.limits.invite_ttl_hours),
+                }
+            ],
+        )
+        invite = (await session.scalars(select(Invite).where(*unused))).one()
+        return NewInvite(invite.code, invite.expires_at)
 
 
 async def create_user(

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -69,6 +70,17 @@ class Token(Base):
 
 class Invite(Base):
     __tablename__ = "invites"
+    __table_args__ = (
+        # At most one unused admin invite from the server itself (while it has no admin): the
+        # workers of a deployment that start together all show the same one.
+        Index(
+            "uq_invites_bootstrap",
+            "grants_admin",
+            unique=True,
+            sqlite_where=text("grants_admin AND created_by IS NULL AND used_at IS NULL"),
+            postgresql_where=text("grants_admin AND created_by IS NULL AND used_at IS NULL"),
+        ),
+    )
 
     code: Mapped[str] = mapped_column(String(64), primary_key=True)
     created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
