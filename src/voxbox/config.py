@@ -51,6 +51,9 @@ class LimitsSettings(BaseModel):
     invite_ttl_hours: int = Field(24 * 7, ge=1)
     longpoll_max_seconds: int = Field(60, ge=1)
     websocket_queue: int = Field(1000, ge=10)
+    # Every open socket gets a heartbeat this often, after reading the log for anything the bus
+    # did not bring (a worker died after its commit, Redis dropped the connection).
+    heartbeat_seconds: float = Field(5.0, gt=0, le=60)
     websocket_auth_seconds: float = Field(10.0, gt=0)
     # Acks covering a group message wait up to this long for the other members' acks, so the
     # sender gets one delivered receipt event per message (0: write each at once).

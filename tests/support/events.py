@@ -49,6 +49,7 @@ class EventStream:
         self.ready_seq: int | None = None
         self.ready_reset = False
         self.received: list[Event] = []  # every frame after ready, consumed or not
+        self.heartbeats: list[Event] = []  # kept apart: no test of events sees them
         self._buffer: list[Event] = []
         self._arrived = asyncio.Event()
         self._ws: ClientConnection | None = None
@@ -105,6 +106,10 @@ class EventStream:
             async for raw in self._ws:
                 frame = json.loads(raw)
                 check_schema(frame)
+                if frame.get("type") == "heartbeat":  # the transport's, not an event
+                    self.heartbeats.append(frame)
+                    self._arrived.set()
+                    continue
                 self.received.append(frame)
                 self._buffer.append(frame)
                 self._arrived.set()
@@ -186,6 +191,17 @@ class EventStream:
             self._arrived.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), remaining)
+
+    async def next_heartbeat(self, timeout: float = 5.0) -> Event:
+        """The next heartbeat frame the server sends; waits up to timeout."""
+        seen = len(self.heartbeats)
+        async with asyncio.timeout(timeout):
+            while len(self.heartbeats) == seen:
+                if self._reader is not None and self._reader.done():
+                    raise EventStreamClosed(f"events socket closed: {self.close_reason}")
+                self._arrived.clear()
+                await self._arrived.wait()
+        return self.heartbeats[seen]
 
     async def assert_no_event(
         self, type: str | None = None, *, where: Predicate | None = None, within: float = 0.3

@@ -73,7 +73,8 @@ async def listen(
     """Yield every frame the server sends on the event stream, starting after seq ``after``.
 
     Frames are dicts: logged events (``seq``, ``type``, ``data``), the ``ready`` frame that
-    follows the replay of missed events, and ephemeral ones without seq (presence). A logged
+    follows the replay of missed events, and ephemeral ones without seq (presence); the
+    server's ``heartbeat`` frames are not yielded. A logged
     event is acknowledged when the caller asks for the next frame, i.e. once it was handled.
 
     With ``reconnect`` (the default) a lost connection is re-opened with exponential backoff
@@ -104,6 +105,8 @@ async def listen(
                         if not isinstance(frame, dict):
                             continue  # the contract only defines objects
                         seq = frame.get("seq")
+                        if frame.get("type") == "heartbeat":
+                            continue  # the server read the log for us: nothing to yield
                         if frame.get("type") == "ready":
                             failures = 0
                             if frame.get("reset") is True and isinstance(seq, int):

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from voxbox.core.views import (
     ChatOut,
+    LogCheckOut,
     MediaOut,
     MemberRemovedOut,
     MessageOut,
@@ -41,7 +42,7 @@ EventType = Literal[
     "media.ready",
     "media.failed",
 ]
-EphemeralType = Literal["presence", "session.ended"]
+EphemeralType = Literal["presence", "session.ended", "log.check"]
 
 # What each event's ``data`` is (API.md, "Events"). Logged events go through ``append_events``;
 # ephemeral ones through ``publish_ephemeral``; both refuse data of another shape.
@@ -56,6 +57,7 @@ EVENT_SCHEMAS: dict[str, type[BaseModel]] = {
     "media.failed": MediaOut,
     "presence": PresenceOut,
     "session.ended": SessionEndedOut,  # between workers only: sockets of the login close
+    "log.check": LogCheckOut,  # between workers only: streams read the log now
 }
 LOGGED_TYPES: frozenset[str] = frozenset(get_args(EventType))
 

@@ -27,11 +27,11 @@ from voxbox.core.access import (
 )
 from voxbox.core.backends import Backends
 from voxbox.core.errors import Forbidden, Invalid, NotFound, RateLimited, VoxboxError
-from voxbox.core.events import NewEvent, append_events, log_event
+from voxbox.core.events import NewEvent, append_events, log_event, publish_ephemeral
 from voxbox.core.media import finish_upload, release_media
 from voxbox.core.principal import Principal
 from voxbox.core.receipts import do_mark_delivered, undelivered
-from voxbox.core.views import MessageOut, load_messages, media_out
+from voxbox.core.views import LogCheckOut, MessageOut, load_messages, media_out
 from voxbox.core.writer import BatchResult
 from voxbox.db.models import Chat, HiddenMessage, Media, Member, Message, Star
 from voxbox.db.queries import insert_ignoring_conflicts
@@ -154,6 +154,7 @@ async def send_message(
         async with b.read() as session:
             existing = await _by_client_id(session, sender.id, client_id)
             if existing is not None:
+                await _make_sure_published(b, existing.chat_id)
                 return existing, False
             await _check_can_post(session, sender.id, chat_id, reply_to)
         media = await finish_upload(b, sender, upload_id, kind)  # type: ignore[arg-type]
@@ -162,9 +163,19 @@ async def send_message(
     if posted.existing_id is not None:
         async with b.read() as session:
             first = await session.get_one(Message, posted.existing_id)
-            return (await load_messages(session, [first], sender.id))[0], False
+            existing = (await load_messages(session, [first], sender.id))[0]
+        await _make_sure_published(b, first.chat_id)
+        return existing, False
     MESSAGE_SEND_SECONDS.observe(time.perf_counter() - started)
     return posted.messages[0], True
+
+
+async def _make_sure_published(b: Backends, chat_id: str) -> None:
+    """A retried send found its message committed; the request that committed it may have
+    died before publishing. The chat's members' streams read their logs now (core/realtime)."""
+    async with b.read() as session:
+        members = await active_member_ids(session, chat_id)
+    await publish_ephemeral(b.bus, members, "log.check", LogCheckOut())
 
 
 async def check_send_rate(b: Backends, sender: Principal) -> None:

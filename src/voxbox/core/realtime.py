@@ -4,6 +4,12 @@ A stream replays the user's log after the client's seq, then forwards live event
 Live events are checked against the last seq sent: duplicates are dropped and a gap (the bus
 reordered or dropped something) is filled from the log, so the client gets every logged event
 exactly once, in order.
+
+The bus is not trusted to bring everything: a worker may die between its commit and its
+publish, and a Redis connection may drop. So every ``limits.heartbeat_seconds`` a stream reads
+the user's latest seq and sends what it has not (then, on a WebSocket, a ``heartbeat`` frame
+with the seq it has sent up to); and it reads the log at once on a ``log.check`` (a retried
+send that found its message committed) or when the bus reconnects.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ MAX_POSITION = 2**53
 
 
 _SESSION_ENDED = '{"type":"session.ended"'  # how Envelope.frame starts that event's frame
+LOG_CHECK = '{"type":"log.check"'  # also what the bus sends when it reconnects
 
 
 class SessionEnded(Exception):
@@ -51,12 +58,20 @@ def check_position(seq: int) -> int:
 
 class EventStream:
     def __init__(
-        self, b: Backends, sub: Subscription, after: int, token_hash: str | None = None
+        self,
+        b: Backends,
+        sub: Subscription,
+        after: int,
+        token_hash: str | None = None,
+        beats: bool = True,
     ) -> None:
         self._b = b
         self._sub = sub
         self.last_seq = after
         self._token_hash = token_hash
+        self._beats = beats  # heartbeat frames (WebSocket); a long-poll only catches up
+        self._every = b.settings.limits.heartbeat_seconds
+        self._next_beat = asyncio.get_running_loop().time() + self._every
 
     async def replay(self) -> AsyncIterator[list[str]]:
         """Pages of logged frames after the client's seq, up to now."""
@@ -84,19 +99,45 @@ class EventStream:
             return max(self.last_seq, await latest_seq(session, self._sub.user_id))
 
     async def next_frames(self) -> list[str]:
-        """Wait for live events; return the frames to send (never empty)."""
+        """Wait for live events, or the heartbeat; return the frames to send (never empty)."""
+        loop = asyncio.get_running_loop()
         while True:
             if self._sub.overflowed:
                 raise StreamOverflow
-            seq, frame = await self._sub.queue.get()
+            if self._sub.queue.empty():
+                try:
+                    async with asyncio.timeout_at(self._next_beat):
+                        seq, frame = await self._sub.queue.get()
+                except TimeoutError:
+                    self._next_beat = loop.time() + self._every
+                    frames = await self._catch_up()
+                    if self._beats:
+                        frames.append(json.dumps({"type": "heartbeat", "seq": self.last_seq}))
+                    if frames:
+                        return frames
+                    continue
+            else:
+                seq, frame = self._sub.queue.get_nowait()
             frames = await self._accept(seq, frame)
             while not self._sub.queue.empty():  # send what is already waiting in one go
                 frames += await self._accept(*self._sub.queue.get_nowait())
             if frames:
                 return frames
 
+    async def _catch_up(self) -> list[str]:
+        """What the log holds past the last seq sent (at most a page; the rest at once next)."""
+        async with self._b.read() as session:
+            missed = await events_after(session, self._sub.user_id, self.last_seq, REPLAY_PAGE)
+        if len(missed) == REPLAY_PAGE:
+            self._next_beat = asyncio.get_running_loop().time()
+        if missed:
+            self.last_seq = missed[-1][0]
+        return [frame for _, frame in missed]
+
     async def _accept(self, seq: int | None, frame: str) -> list[str]:
         if seq is None:
+            if frame.startswith(LOG_CHECK):
+                return await self._catch_up()
             if frame.startswith(_SESSION_ENDED):
                 ended = SessionEndedOut.model_validate(json.loads(frame)["data"])
                 if ended.everywhere or ended.token == self._token_hash:
@@ -118,7 +159,7 @@ class EventStream:
 
 @asynccontextmanager
 async def open_stream(
-    b: Backends, user: Principal, after: int, token: str | None = None
+    b: Backends, user: Principal, after: int, token: str | None = None, beats: bool = True
 ) -> AsyncIterator[EventStream]:
     """Subscribe first, then replay: nothing committed in between can slip through.
 
@@ -127,7 +168,7 @@ async def open_stream(
     after = check_position(after)
     sub = b.bus.subscribe(user.id, b.settings.limits.websocket_queue)
     try:
-        yield EventStream(b, sub, after, token_hash(token) if token is not None else None)
+        yield EventStream(b, sub, after, token_hash(token) if token is not None else None, beats)
     finally:
         b.bus.unsubscribe(sub)
 
@@ -148,7 +189,7 @@ async def poll(
     """
     after = check_position(after)
     timeout = min(max(timeout, 0.0), b.settings.limits.longpoll_max_seconds)
-    async with open_stream(b, user, after) as stream:
+    async with open_stream(b, user, after, beats=False) as stream:
         if await stream.reset_if_past_end():
             return [], stream.last_seq, True
         if ack is not None and after > 0:

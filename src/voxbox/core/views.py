@@ -187,6 +187,11 @@ class SessionEndedOut(BaseModel):
     everywhere: bool
 
 
+class LogCheckOut(BaseModel):
+    """Internal, never sent to clients: read the log now, something may not have been
+    published (a retried send found its message committed by a request that died)."""
+
+
 def user_out(user: Principal) -> UserOut:
     return UserOut(
         id=user.id, handle=user.handle, display_name=user.display_name, created_at=user.created_at

@@ -71,9 +71,19 @@ class EventBus(Protocol):
     def unsubscribe(self, sub: Subscription) -> None: ...
 
 
+# Tells every stream to read its user's log now (core/realtime.py): after the bus reconnects,
+# events published meanwhile were lost to this process.
+LOG_CHECK_FRAME = Envelope("log.check", "{}", ()).frame(None)
+
+
 class _LocalSubscribers:
     def __init__(self) -> None:
         self._subs: dict[str, set[Subscription]] = defaultdict(set)
+
+    def check_logs(self) -> None:
+        for subs in self._subs.values():
+            for sub in subs:
+                sub.offer(None, LOG_CHECK_FRAME)
 
     def subscribe(self, user_id: str, maxsize: int) -> Subscription:
         sub = Subscription(user_id, maxsize)
@@ -144,6 +154,7 @@ class RedisBus(_LocalSubscribers):
                 async with self._redis.pubsub(ignore_subscribe_messages=True) as pubsub:
                     await pubsub.subscribe(self.channel)
                     self._subscribed.set()
+                    self.check_logs()  # whatever was published while we were not listening
                     async for message in pubsub.listen():
                         if message["type"] == "message":
                             self.dispatch(Envelope.decode(message["data"]))

@@ -177,6 +177,8 @@ export class EventStream {
       this.pingTimer = setInterval(() => this.ws?.send('{"type":"ping"}'), 25000);
     } else if (frame.type === "presence") {
       this.sink.presence(frame.data as Presence);
+    } else if (frame.type === "heartbeat") {
+      // The server read the log for us: its seq is what it has sent, nothing to apply.
     } else if (typeof frame.seq === "number") {
       if (frame.seq <= this.handled) return; // already applied on this connection
       this.sink.apply(frame as ServerEvent);

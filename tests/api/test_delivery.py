@@ -1,0 +1,75 @@
+"""Live delivery with a backstop (issue 10): the bus is not trusted to bring everything. Every
+socket gets a heartbeat after the server reads the user's log, so an event committed but never
+published (its worker died, Redis dropped the connection) still arrives within the heartbeat."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from support.api import client_id, login_on, make_user_on, ok
+from support.backends import REDIS_URL
+
+
+async def test_an_idle_socket_gets_heartbeats_carrying_its_seq(make_server) -> None:  # type: ignore[no-untyped-def]
+    srv = make_server(limits__heartbeat_seconds=0.3)
+    alice = make_user_on(srv)
+    async with alice.events() as ws:
+        beats = [await ws.next_heartbeat(), await ws.next_heartbeat()]
+        assert [b["seq"] for b in beats] == [ws.ready_seq, ws.ready_seq]
+        assert ws.received == []  # no event came, and heartbeats are not events
+
+
+postgres_only = pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+
+
+def unpublished_post(server_without_bus, author, chat_id: str, text: str) -> dict:  # type: ignore[no-untyped-def]
+    """A message committed to the shared database by a worker whose events reach no one else:
+    as if its worker died between commit and publish."""
+    lone = login_on(server_without_bus, author.handle, author.password)
+    body = {"client_id": client_id(), "kind": "text", "text": text}
+    return body | {"id": ok(lone.http.post(f"/chats/{chat_id}/messages", json=body), 201)["id"]}
+
+
+@postgres_only
+async def test_a_commit_the_bus_never_brought_arrives_within_the_heartbeat(make_server) -> None:  # type: ignore[no-untyped-def]
+    a = make_server(limits__heartbeat_seconds=1)
+    lone = make_server(share_store_with=a, redis_url=None)  # publishes to its own process only
+    alice, bob = make_user_on(a), make_user_on(a)
+    chat_id = alice.direct_with(bob)
+    async with alice.events() as ws:
+        sent = unpublished_post(lone, bob, chat_id, "never published")
+        event = await ws.next_event("message.created", timeout=5)
+        assert event["data"]["id"] == sent["id"]
+        beat = await ws.next_heartbeat()
+        assert beat["seq"] == event["seq"]
+
+
+@postgres_only
+async def test_a_retried_send_makes_sure_its_message_was_published(make_server) -> None:  # type: ignore[no-untyped-def]
+    a = make_server(limits__heartbeat_seconds=60)  # only the retry can bring it soon
+    lone = make_server(share_store_with=a, redis_url=None)
+    alice, bob = make_user_on(a), make_user_on(a)
+    chat_id = alice.direct_with(bob)
+    async with alice.events() as ws:
+        sent = unpublished_post(lone, bob, chat_id, "committed, then the worker died")
+        await ws.assert_no_event("message.created", within=1.0)
+        # Bob's app did not get its answer, and sends again (same client_id) to worker A.
+        body = {k: sent[k] for k in ("client_id", "kind", "text")}
+        again = ok(bob.http.post(f"/chats/{chat_id}/messages", json=body), 200)
+        assert again["id"] == sent["id"]
+        event = await ws.next_event("message.created", timeout=5)
+        assert event["data"]["id"] == sent["id"]
+
+
+@postgres_only
+async def test_after_the_bus_reconnects_every_socket_catches_up(make_server) -> None:  # type: ignore[no-untyped-def]
+    a = make_server(limits__heartbeat_seconds=60)  # only the reconnect can bring it soon
+    alice, bob = make_user_on(a), make_user_on(a)
+    chat_id = alice.direct_with(bob)
+    async with alice.events() as ws:
+        with redis.Redis.from_url(REDIS_URL) as r:
+            assert r.client_kill_filter(_type="pubsub") >= 1  # every subscriber's connection
+        sent = bob.send(chat_id, "while the bus was down")
+        event = await ws.next_event("message.created", timeout=10)
+        assert event["data"]["id"] == sent["id"]
