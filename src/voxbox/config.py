@@ -168,6 +168,9 @@ class Settings(BaseSettings):
     registration: Registration = Registration.invite
     database_url: str | None = None
     redis_url: str | None = None
+    # What this deployment's Redis keys and channels start with: give each deployment that
+    # shares a Redis its own.
+    redis_prefix: str = Field("voxbox", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     storage_url: str | None = None
     log_level: str = "INFO"
     # Behind a reverse proxy, trust X-Forwarded-For for the client address (rate limits, logs).

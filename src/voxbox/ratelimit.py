@@ -45,12 +45,11 @@ class MemoryRateLimiter:
 
 
 class RedisRateLimiter:
-    prefix = "voxbox:rl:"
-
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, prefix: str) -> None:
         import redis.asyncio as redis
 
         self._redis = redis.from_url(url)
+        self.prefix = f"{prefix}:rl:"
 
     async def hit(self, key: str, window: int) -> tuple[int, int]:
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -71,5 +70,5 @@ class RedisRateLimiter:
         await self._redis.aclose()
 
 
-def make_rate_limiter(redis_url: str | None) -> RateLimiter:
-    return RedisRateLimiter(redis_url) if redis_url else MemoryRateLimiter()
+def make_rate_limiter(redis_url: str | None, prefix: str = "voxbox") -> RateLimiter:
+    return RedisRateLimiter(redis_url, prefix) if redis_url else MemoryRateLimiter()

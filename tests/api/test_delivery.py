@@ -4,11 +4,15 @@ published (its worker died, Redis dropped the connection) still arrives within t
 
 from __future__ import annotations
 
+import asyncio
+import secrets
+
 import pytest
 import redis
 
 from support.api import client_id, login_on, make_user_on, ok
 from support.backends import REDIS_URL
+from voxbox.events.bus import shard_of
 
 
 async def test_an_idle_socket_gets_heartbeats_carrying_its_seq(make_server) -> None:  # type: ignore[no-untyped-def]
@@ -73,3 +77,47 @@ async def test_after_the_bus_reconnects_every_socket_catches_up(make_server) -> 
         sent = bob.send(chat_id, "while the bus was down")
         event = await ws.next_event("message.created", timeout=10)
         assert event["data"]["id"] == sent["id"]
+
+
+def channels(prefix: str) -> set[str]:
+    with redis.Redis.from_url(REDIS_URL, decode_responses=True) as r:
+        return set(r.pubsub_channels(f"{prefix}:events:*"))
+
+
+async def wait_for_channels(prefix: str, expected: set[str]) -> None:
+    """Subscriptions are Redis' state, with no event to await: look until they match."""
+    deadline = asyncio.get_running_loop().time() + 10
+    while channels(prefix) != expected:
+        assert asyncio.get_running_loop().time() < deadline, (channels(prefix), expected)
+        await asyncio.sleep(0.05)
+
+
+@postgres_only
+async def test_a_worker_listens_only_to_the_users_whose_sockets_it_holds(make_server) -> None:  # type: ignore[no-untyped-def]
+    prefix = f"t{secrets.token_hex(4)}"
+    a = make_server(redis_prefix=prefix)
+    alice = make_user_on(a)
+    assert channels(prefix) == set()
+    async with alice.events():
+        await wait_for_channels(prefix, {f"{prefix}:events:{shard_of(alice.id)}"})
+    await wait_for_channels(prefix, set())
+
+
+@postgres_only
+async def test_two_deployments_on_one_redis_never_see_each_others_events(make_server) -> None:  # type: ignore[no-untyped-def]
+    ours, theirs = f"t{secrets.token_hex(4)}", f"t{secrets.token_hex(4)}"
+    a = make_server(redis_prefix=ours)
+    make_server(redis_prefix=theirs)  # another deployment: its own database, the same Redis
+    alice, bob = make_user_on(a), make_user_on(a)
+    chat_id = alice.direct_with(bob)
+    with redis.Redis.from_url(REDIS_URL, decode_responses=True) as r, r.pubsub() as spy:
+        spy.psubscribe("*")  # everything published on this Redis
+        spy.get_message(timeout=1)  # the psubscribe confirmation
+        async with alice.events() as ws:
+            sent = bob.send(chat_id, "for this deployment only")
+            await ws.next_event("message.created", where=lambda e: e["data"]["id"] == sent["id"])
+        published = []
+        while (message := spy.get_message(timeout=0.5)) is not None:
+            published.append(message["channel"])
+    assert published, "the spy saw the events"
+    assert all(channel.startswith(f"{ours}:events:") for channel in published), published

@@ -39,7 +39,7 @@ class Backends:
     @classmethod
     def from_settings(cls, settings: Settings) -> Backends:
         db = Database(settings.effective_database_url)
-        bus = make_bus(settings.redis_url)
+        bus = make_bus(settings.redis_url, settings.redis_prefix)
         return cls(
             settings=settings,
             db=db,
@@ -50,7 +50,7 @@ class Backends:
                 max_batch=settings.limits.write_batch_max,
                 writers=1 if db.is_sqlite else settings.limits.write_batches_in_flight,
             ),
-            limiter=make_rate_limiter(settings.redis_url),
+            limiter=make_rate_limiter(settings.redis_url, settings.redis_prefix),
             store=make_blob_store(settings.storage_url, settings.data_dir),
             jobs=JobRunner(),
             reserve=DiskReserve(

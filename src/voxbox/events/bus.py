@@ -3,6 +3,11 @@
 The durable per-user event log lives in the database; the bus only carries what was committed
 to whichever process holds a user's sockets. A subscriber that falls behind or sees a gap fills
 it from the log, so the bus may drop or reorder without anyone missing an event.
+
+Through Redis, users are spread over ``SHARDS`` channels, ``{prefix}:events:{shard}``, under
+the deployment's prefix (``VOXBOX_REDIS_PREFIX``): an event goes to the shards of its recipients
+only, and a worker listens to the shards of the users whose sockets it holds, so two
+deployments on one Redis never see each other's events, and no worker decodes every event.
 """
 
 from __future__ import annotations
@@ -11,9 +16,10 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import defaultdict
+import zlib
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from voxbox.metrics import EVENTS_PUBLISHED
 
@@ -80,13 +86,17 @@ class _LocalSubscribers:
     def __init__(self) -> None:
         self._subs: dict[str, set[Subscription]] = defaultdict(set)
 
-    def check_logs(self) -> None:
-        for subs in self._subs.values():
-            for sub in subs:
-                sub.offer(None, LOG_CHECK_FRAME)
+    def check_logs(self, user_ids: set[str] | None = None) -> None:
+        """Tell these users' streams (all, by default) to read their logs now."""
+        for user_id, subs in list(self._subs.items()):
+            if user_ids is None or user_id in user_ids:
+                for sub in subs:
+                    sub.offer(None, LOG_CHECK_FRAME)
 
     def subscribe(self, user_id: str, maxsize: int) -> Subscription:
         sub = Subscription(user_id, maxsize)
+        if user_id not in self._subs:
+            self._first_subscriber(user_id)
         self._subs[user_id].add(sub)
         return sub
 
@@ -96,6 +106,13 @@ class _LocalSubscribers:
             subs.discard(sub)
             if not subs:
                 del self._subs[sub.user_id]
+                self._last_subscriber_gone(sub.user_id)
+
+    def _first_subscriber(self, user_id: str) -> None:
+        """This process now holds a socket of the user."""
+
+    def _last_subscriber_gone(self, user_id: str) -> None:
+        """This process holds no socket of the user any more."""
 
     def dispatch(self, envelope: Envelope) -> None:
         for user_id, seq in envelope.seqs:
@@ -120,51 +137,120 @@ class InProcessBus(_LocalSubscribers):
         self.dispatch(envelope)
 
 
+SHARDS = 64  # every worker of a deployment must agree: not a setting
+
+
+def shard_of(user_id: str) -> int:
+    return zlib.crc32(user_id.encode()) % SHARDS
+
+
 class RedisBus(_LocalSubscribers):
-    """Scale-out: every process publishes to one Redis channel and dispatches to its own sockets."""
+    """Scale-out: events go through Redis, on the channels of their recipients' shards."""
 
-    channel = "voxbox:events"
-
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, prefix: str) -> None:
         super().__init__()
         import redis.asyncio as redis
 
         self._redis = redis.from_url(url, decode_responses=True)
-        self._listener: asyncio.Task[None] | None = None
+        self._prefix = prefix
+        self._control = f"{prefix}:control"  # always subscribed: the connection never idles out
+        self._users_in_shard: Counter[int] = Counter()  # of users with a socket here
+        self._listening: set[int] = set()
+        self._changed = asyncio.Event()
+        self._pubsub: Any = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._subscribed = asyncio.Event()
 
+    def channel(self, shard: int) -> str:
+        return f"{self._prefix}:events:{shard}"
+
     async def start(self) -> None:
-        self._listener = asyncio.create_task(self._listen(), name="redis-bus-listener")
+        self._tasks = [
+            asyncio.create_task(self._listen(), name="redis-bus-listener"),
+            asyncio.create_task(self._follow_sockets(), name="redis-bus-subscriptions"),
+        ]
         await asyncio.wait_for(self._subscribed.wait(), timeout=10)
 
     async def close(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+                await task
         await self._redis.aclose()
 
     async def publish(self, envelope: Envelope) -> None:
         EVENTS_PUBLISHED.labels(envelope.type).inc(len(envelope.seqs))
-        await self._redis.publish(self.channel, envelope.encode())
+        by_shard: dict[int, list[tuple[str, int | None]]] = defaultdict(list)
+        for user_id, seq in envelope.seqs:
+            by_shard[shard_of(user_id)].append((user_id, seq))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for shard, seqs in by_shard.items():
+                part = Envelope(envelope.type, envelope.data, tuple(seqs))
+                pipe.publish(self.channel(shard), part.encode())
+            await pipe.execute()
+
+    def _first_subscriber(self, user_id: str) -> None:
+        shard = shard_of(user_id)
+        self._users_in_shard[shard] += 1
+        if self._users_in_shard[shard] == 1:
+            self._changed.set()
+
+    def _last_subscriber_gone(self, user_id: str) -> None:
+        shard = shard_of(user_id)
+        self._users_in_shard[shard] -= 1
+        if self._users_in_shard[shard] <= 0:
+            del self._users_in_shard[shard]
+            self._changed.set()
+
+    async def _follow_sockets(self) -> None:
+        """Listen to exactly the shards of the users with sockets here."""
+        while True:
+            await self._changed.wait()
+            self._changed.clear()
+            pubsub = self._pubsub
+            if pubsub is None:
+                continue  # the listener subscribes to what is wanted when it connects
+            wanted = set(self._users_in_shard)
+            try:
+                if added := wanted - self._listening:
+                    await pubsub.subscribe(*(self.channel(s) for s in added))
+                if removed := self._listening - wanted:
+                    await pubsub.unsubscribe(*(self.channel(s) for s in removed))
+                self._listening = wanted
+            except Exception:
+                log.exception("redis bus: (un)subscribing failed; the listener reconnects")
 
     async def _listen(self) -> None:
         while True:
             try:
-                async with self._redis.pubsub(ignore_subscribe_messages=True) as pubsub:
-                    await pubsub.subscribe(self.channel)
+                async with self._redis.pubsub() as pubsub:
+                    self._listening = set(self._users_in_shard)
+                    channels = [self.channel(s) for s in self._listening]
+                    await pubsub.subscribe(self._control, *channels)
+                    self._pubsub = pubsub
+                    self._changed.set()  # sockets that came or went while connecting
                     self._subscribed.set()
-                    self.check_logs()  # whatever was published while we were not listening
                     async for message in pubsub.listen():
-                        if message["type"] == "message":
-                            self.dispatch(Envelope.decode(message["data"]))
+                        self._receive(message)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                # Subscribers notice gaps by seq and read them from the log; keep listening.
+                # Streams read the log when their shard is subscribed again; keep listening.
                 log.exception("redis bus listener failed; reconnecting")
-                await asyncio.sleep(1)
+            finally:
+                self._pubsub = None
+            await asyncio.sleep(1)
+
+    def _receive(self, message: dict[str, Any]) -> None:
+        if message["type"] == "message":
+            self.dispatch(Envelope.decode(message["data"]))
+        elif message["type"] == "subscribe" and message["channel"] != self._control:
+            # Events published before this moment never reached us here (a new shard, or the
+            # connection came back): the streams of the shard's users read their logs.
+            shard = int(message["channel"].rsplit(":", 1)[1])
+            self.check_logs({u for u in self._subs if shard_of(u) == shard})
 
 
-def make_bus(redis_url: str | None) -> EventBus:
-    return RedisBus(redis_url) if redis_url else InProcessBus()
+def make_bus(redis_url: str | None, prefix: str = "voxbox") -> EventBus:
+    return RedisBus(redis_url, prefix) if redis_url else InProcessBus()
