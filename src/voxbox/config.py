@@ -63,7 +63,7 @@ class LimitsSettings(BaseModel):
     upload_max_bytes: int = Field(2 * 1024**3, ge=1024)
     # Each user's storage (media, drafts, backups to download; 0: no quota), and how many
     # unfinished uploads (drafts) they may have at once.
-    storage_quota_bytes: int = Field(10 * 1024**3, ge=0)
+    storage_quota_bytes: int = Field(10 * 1000**3, ge=0)
     open_uploads_max: int = Field(20, ge=1)
     # New files (uploads, imports, restores, backups) are refused while the disk holds less than
     # this free: the rest is kept for the database, so logins, texts and deletes keep working.

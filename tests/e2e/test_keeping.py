@@ -119,6 +119,10 @@ def test_back_up_now_then_restore_from_backup_in_settings(
     chat_id = alice.api.direct_with(bob)
     bob.send(chat_id, "keep this one forever")
     alice.goto("/settings")
+    # What she keeps here, against the server's quota (GET /me): nothing yet.
+    expect(alice.page.get_by_text("Storage:")).to_have_text(
+        "Storage: 0 bytes of 10 GB used · 0 unsent uploads (at most 20)"
+    )
 
     alice.press(button(alice.page, "Back up now"))
     dialog = role(alice.page, "dialog", "Back up now")

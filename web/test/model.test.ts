@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
 import type { Chat, Message, ReceiptEvent } from "../src/api/types";
-import { applyReceipt, chatTitle, clock, mergeMessages, messageStatus, nextUnplayed, preview, sortChats } from "../src/state/model";
+import { applyReceipt, bytes, chatTitle, clock, mergeMessages, messageStatus, nextUnplayed, preview, sortChats, storageLine } from "../src/state/model";
 import { parseRoute } from "../src/router";
 import { backoffMs } from "../src/api/events";
 import { nextSpeed, playableFormat } from "../src/audio/formats";
@@ -178,4 +178,22 @@ test("a waveform is one path with a bar per peak, never thinner than 3 units", a
   expect(d.match(/M/g)).toHaveLength(3);
   expect(d).toContain("M0 14.5h2v3h-2z"); // silence still shows a sliver
   expect(d).toContain("M3 0h2v32h-2z"); // the loudest fills the height
+});
+
+describe("storage in Settings", () => {
+  test("says sizes the way disks do", () => {
+    expect(bytes(950)).toBe("950 bytes");
+    expect(bytes(4321)).toBe("4.3 kB");
+    expect(bytes(12_345_678)).toBe("12 MB");
+    expect(bytes(10 * 1024 ** 3)).toBe("11 GB");
+  });
+  test("names the quota, or its absence, and the unsent uploads", () => {
+    const base = { used_bytes: 4321, open_uploads: 1, open_uploads_max: 20 };
+    expect(storageLine({ ...base, quota_bytes: 100_000 })).toBe(
+      "4.3 kB of 100 kB used · 1 unsent upload (at most 20)",
+    );
+    expect(storageLine({ ...base, quota_bytes: null, open_uploads: 3 })).toBe(
+      "4.3 kB used · 3 unsent uploads (at most 20)",
+    );
+  });
 });

@@ -5,8 +5,15 @@ export interface User {
   display_name: string;
   created_at: string;
 }
+export interface Storage {
+  used_bytes: number;
+  quota_bytes: number | null;
+  open_uploads: number;
+  open_uploads_max: number;
+}
 export interface Me extends User {
   is_admin: boolean;
+  storage?: Storage; // what the server says now; a copy kept from before may lack it
 }
 export interface Member {
   handle: string;

@@ -1,6 +1,6 @@
 // Pure functions over the app's data: merging pages and events, statuses, previews. No DOM, no
 // network; unit-tested with Vitest.
-import type { Chat, Message, ReceiptEvent } from "../api/types";
+import type { Chat, Message, ReceiptEvent, Storage } from "../api/types";
 import { L } from "../labels";
 
 /** Messages sorted oldest first; ids are sortable (UUIDv7), pending sends go last. */
@@ -84,6 +84,26 @@ export function chatTitle(chat: Chat, me: string): string {
     return other?.display_name || other?.handle || chat.title || "Chat";
   }
   return chat.title || "Group";
+}
+
+/** A size for people: "950 bytes", "4.3 kB", "12 MB", "1.5 GB" (decimal units, as disks say). */
+export function bytes(n: number): string {
+  if (n < 1000) return `${n} bytes`;
+  const units = ["kB", "MB", "GB", "TB"];
+  let value = n / 1000;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit += 1;
+  }
+  return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
+}
+
+/** What Settings says of the user's storage (GET /me). */
+export function storageLine(s: Storage): string {
+  const used = s.quota_bytes === null ? `${bytes(s.used_bytes)} used` : `${bytes(s.used_bytes)} of ${bytes(s.quota_bytes)} used`;
+  const drafts = s.open_uploads === 1 ? "1 unsent upload" : `${s.open_uploads} unsent uploads`;
+  return `${used} · ${drafts} (at most ${s.open_uploads_max})`;
 }
 
 /** "m:ss" of a duration in seconds. */

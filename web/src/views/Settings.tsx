@@ -1,5 +1,8 @@
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
+import { api } from "../api/http";
+import type { Storage } from "../api/types";
 import { L } from "../labels";
+import { storageLine } from "../state/model";
 import { createInvite, logOut, useStore, type State } from "../state/store";
 import { Alert, errorText } from "./Dialog";
 import { navigate } from "../router";
@@ -12,6 +15,10 @@ export function Settings() {
   const user = useStore(me);
   const [invite, setInvite] = useState<{ code: string; expires_at: string } | null>(null);
   const [error, setError] = useState("");
+  const [storage, setStorage] = useState<Storage | null>(null);
+  useEffect(() => {
+    api.me().then((fresh) => setStorage(fresh.storage ?? null), () => setStorage(null));
+  }, []);
   return (
     <main class="chatview page" aria-label={L.settings}>
       <header class="bar chat-header">
@@ -26,6 +33,7 @@ export function Settings() {
             Signed in as <strong>{user.display_name}</strong> <span class="muted">@{user.handle}</span>
           </p>
         )}
+        {storage && <p class="muted">Storage: {storageLine(storage)}</p>}
         {user?.is_admin && (
           <section class="invite" aria-label="Invites">
             <h3 class="section">Invite someone</h3>
