@@ -15,6 +15,14 @@ Scenarios (numbers are the defaults):
 - fanout: a group of 200, all members connected; one sender posts 200 texts (4 in flight);
   deliveries/s = 200 x 199 / (first send .. last frame at the last socket), and the latency
   of each (message, recipient).
+- pairs: 16 independent pairs, each sender posting its share of 5,000 texts to its partner as
+  fast as it can (the shape with no hot recipient); accepted/s, send->receive p50/p99.
+
+``--workers N`` (PostgreSQL and ``--redis-url``) starts N ``voxbox serve`` processes of one
+deployment, each on its own port, and splits the clients across them (no load balancer: the
+clients pick the port): in throughput, R listens on worker 0 and the senders post to the
+others; in pairs, sender i posts to worker i and its partner listens on worker i + 1. Server
+CPU is every worker's, added up (``CPU ms/msg`` = server CPU / accepted messages).
 
     .venv/bin/python benchmarks/messaging.py --scenario all --backend both --runs 3 \\
         --json bench.json [--no-ack] [--profile profiles/]
@@ -209,14 +217,16 @@ class Server:
         self.ws_url = f"ws://127.0.0.1:{self.port}{API}/events"
         self.proc: asyncio.subprocess.Process | None = None
         self.tmp: Path | None = None
-        self.database: str | None = None
+        self.database: str | None = None  # the PostgreSQL database this one created (and drops)
+        self.shared_database: str | None = None  # the one it uses
 
     @property
     def pid(self) -> int:
         assert self.proc is not None
         return self.proc.pid
 
-    async def start(self) -> None:
+    async def start(self, share_with: Server | None = None) -> None:
+        """``share_with``: another worker of the same deployment (its PostgreSQL database)."""
         self.tmp = Path(tempfile.mkdtemp(prefix=f"voxbox-bench-{self.label}-"))
         env = {k: v for k, v in os.environ.items() if not k.startswith("VOXBOX_")}
         env.update(
@@ -234,10 +244,14 @@ class Server:
             VOXBOX_PASSWORD_HASH__PARALLELISM="1",
         )
         if self.config.backend == "postgres":
-            self.database = f"voxbox_bench_{os.getpid()}_{self.port}"
-            await _pg_admin(self.config.pg_admin_url, f'CREATE DATABASE "{self.database}"')
             host = self.config.pg_admin_url.rsplit("/", 1)[0].split("://", 1)[1]
-            env["VOXBOX_DATABASE_URL"] = f"postgresql+asyncpg://{host}/{self.database}"
+            if share_with is not None and share_with.shared_database is not None:
+                name = share_with.shared_database
+            else:
+                name = self.database = f"voxbox_bench_{os.getpid()}_{self.port}"
+                await _pg_admin(self.config.pg_admin_url, f'CREATE DATABASE "{name}"')
+            self.shared_database = name
+            env["VOXBOX_DATABASE_URL"] = f"postgresql+asyncpg://{host}/{name}"
         if self.config.redis_url:
             env["VOXBOX_REDIS_URL"] = self.config.redis_url
         env.update(self.config.extra_env)
@@ -405,16 +419,18 @@ async def measured(ctx: RunContext, name: str) -> AsyncIterator[Phase]:
         profiler = Profiler(out, ctx.server.pid, ctx.args.profile_rate, not ctx.args.profile_wall)
         await profiler.start()
     phase = Phase()
-    cpu0, sys0, loop0 = process_cpu(ctx.server.pid)
+    pids = [w.pid for w in ctx.workers] or [ctx.server.pid]
+    before = [process_cpu(pid) for pid in pids]
     client0, wall0 = time.process_time(), time.perf_counter()
     try:
         yield phase
     finally:
         phase.wall = time.perf_counter() - wall0
         phase.client_cpu = time.process_time() - client0
-        cpu1, sys1, loop1 = process_cpu(ctx.server.pid)
-        phase.server_cpu, phase.server_sys_cpu = cpu1 - cpu0, sys1 - sys0
-        phase.server_loop_cpu = loop1 - loop0
+        after = [process_cpu(pid) for pid in pids]  # every worker's, added up
+        phase.server_cpu = sum(a[0] - b[0] for a, b in zip(after, before, strict=True))
+        phase.server_sys_cpu = sum(a[1] - b[1] for a, b in zip(after, before, strict=True))
+        phase.server_loop_cpu = sum(a[2] - b[2] for a, b in zip(after, before, strict=True))
         if profiler is not None:
             await profiler.stop()
 
@@ -704,10 +720,15 @@ async def wait_all(receivers: Sequence[Receiver], timeout: float) -> bool:
 
 @dataclass
 class RunContext:
-    server: Server
+    server: Server  # the first worker: set-up goes through it
     args: argparse.Namespace
     run: int
     profile_dir: Path | None
+    workers: list[Server] = field(default_factory=list)  # all of them (--workers), server first
+
+    def worker(self, i: int) -> Server:
+        """The i-th worker, round robin."""
+        return self.workers[i % len(self.workers)] if self.workers else self.server
 
 
 async def warm_up(
@@ -795,6 +816,10 @@ async def scenario_throughput(ctx: RunContext) -> dict[str, Any]:
     receivers: list[Receiver] = []
     try:
         chats = [await direct_chat(s, receiver_user.handle) for s in senders]
+        if len(ctx.workers) > 1:  # the receiver listens on worker 0; senders post to the others
+            for i, s in enumerate(senders):
+                await s.http.aclose()
+                s.http = http_client(ctx.worker(1 + i % (len(ctx.workers) - 1)).base, s.token, 1)
         receivers = await open_receivers(
             server.ws_url,
             [receiver_user],
@@ -845,8 +870,86 @@ async def scenario_throughput(ctx: RunContext) -> dict[str, Any]:
             "complete": complete,
             **stats.as_dict(),
             "accepted_per_s": round(accepted / (last_accept - first_send), 1),
+            "server_cpu_ms_per_msg": round(1000 * phase.server_cpu / max(accepted, 1), 3),
             "all_received_s": round(last_arrival - first_send, 3),
             "delivered_per_s": round(rx.got_expected / (last_arrival - first_send), 1),
+            "post_p50_ms": ms(percentile(rtts, 50)),
+            "post_p99_ms": ms(percentile(rtts, 99)),
+            **phase.as_dict(),
+            **receiver_health(receivers, server),
+        }
+    finally:
+        await asyncio.gather(*(r.close() for r in receivers))
+        await close_users(users)
+
+
+async def scenario_pairs(ctx: RunContext) -> dict[str, Any]:
+    """``--senders`` independent pairs, each a sender posting to its partner as fast as it can:
+    what adds up when there is no hot recipient. With ``--workers N``, sender i posts to worker
+    i and its partner listens on worker i + 1 (round robin)."""
+    args, server = ctx.args, ctx.server
+    pairs = args.senders
+    users = await register_users(server.base, "pr", 2 * pairs, connections=1)
+    senders, partners = users[:pairs], users[pairs:]
+    receivers: list[Receiver] = []
+    try:
+        chats = [await direct_chat(s, p.handle) for s, p in zip(senders, partners, strict=True)]
+        for i, s in enumerate(senders):
+            await s.http.aclose()
+            s.http = http_client(ctx.worker(i).base, s.token, 1)
+        for i, partner in enumerate(partners):
+            receivers += await open_receivers(
+                ctx.worker(i + 1).ws_url,
+                [partner],
+                ack=not args.no_ack,
+                compression=not args.no_compression,
+            )
+        for i, (s, chat_id) in enumerate(zip(senders, chats, strict=True)):
+            await warm_up(s, chat_id, [receivers[i]], 2, s.handle)
+        each = max(1, args.throughput_messages // pairs)
+        ids = [[f"pr-{p}-{k}" for k in range(each)] for p in range(pairs)]
+        for rx, pair_ids in zip(receivers, ids, strict=True):
+            rx.expect(pair_ids)
+        sent: dict[str, float] = {}
+        rtts: list[float] = []
+        stats = PostStats()
+        last_accept = 0.0
+        deadline = time.perf_counter() + args.phase_timeout
+
+        async def sender(user: User, chat_id: str, pair_ids: list[str]) -> None:
+            nonlocal last_accept
+            for cid in pair_ids:
+                t0 = time.perf_counter()
+                if t0 > deadline:
+                    break
+                sent[cid] = t0
+                accepted = await post_message(user, chat_id, cid, stats)
+                t1 = time.perf_counter()
+                rtts.append(t1 - t0)
+                if accepted:
+                    last_accept = max(last_accept, t1)
+
+        async with measured(ctx, "pairs") as phase:
+            await asyncio.gather(
+                *(sender(s, c, i) for s, c, i in zip(senders, chats, ids, strict=True))
+            )
+            for rx in receivers:
+                rx.narrow(sent)
+            complete = await wait_all(receivers, args.drain_timeout)
+        first_send = min(sent.values())
+        accepted = len(sent) - stats.lost
+        lat = [t - sent[cid] for rx in receivers for cid, t in rx.arrivals.items() if cid in sent]
+        return {
+            "pairs": pairs,
+            "workers": max(1, len(ctx.workers)),
+            "sent": len(sent),
+            "accepted": accepted,
+            "complete": complete,
+            **stats.as_dict(),
+            "accepted_per_s": round(accepted / (last_accept - first_send), 1),
+            "server_cpu_ms_per_msg": round(1000 * phase.server_cpu / max(accepted, 1), 3),
+            "p50_ms": ms(percentile(lat, 50)),
+            "p99_ms": ms(percentile(lat, 99)),
             "post_p50_ms": ms(percentile(rtts, 50)),
             "post_p99_ms": ms(percentile(rtts, 99)),
             **phase.as_dict(),
@@ -934,6 +1037,7 @@ SCENARIOS: dict[str, Callable[[RunContext], Awaitable[dict[str, Any]]]] = {
     "latency": scenario_latency,
     "throughput": scenario_throughput,
     "fanout": scenario_fanout,
+    "pairs": scenario_pairs,
 }
 
 # Columns of the printed tables: (key, header).
@@ -952,6 +1056,7 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
     ],
     "throughput": [
         ("accepted_per_s", "accepted/s"),
+        ("server_cpu_ms_per_msg", "CPU ms/msg"),
         ("all_received_s", "all recv s"),
         ("delivered_per_s", "delivered/s"),
         ("post_p50_ms", "POST p50"),
@@ -959,6 +1064,16 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("reconnects", "reconn"),
         ("server_cpu_pct", "srv CPU%"),
         ("server_loop_cpu_pct", "loop CPU%"),
+        ("client_cpu_pct", "gen CPU%"),
+    ],
+    "pairs": [
+        ("accepted_per_s", "accepted/s"),
+        ("server_cpu_ms_per_msg", "CPU ms/msg"),
+        ("p50_ms", "p50 ms"),
+        ("p99_ms", "p99 ms"),
+        ("post_p50_ms", "POST p50"),
+        ("reconnects", "reconn"),
+        ("server_cpu_pct", "srv CPU%"),
         ("client_cpu_pct", "gen CPU%"),
     ],
     "fanout": [
@@ -1005,6 +1120,8 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def verdict(scenario: str, backend: str, median: dict[str, Any]) -> str:
+    if scenario not in TARGETS:
+        return "no fixed target: compare the numbers across --workers"
     key, op, target = TARGETS[scenario]
     value = median.get(key, math.nan)
     ok = value <= target if op == "<=" else value >= target
@@ -1015,18 +1132,23 @@ def verdict(scenario: str, backend: str, median: dict[str, Any]) -> str:
 async def run_scenario(
     scenario: str, backend: str, run: int, args: argparse.Namespace, config: ServerConfig
 ) -> dict[str, Any]:
-    server = Server(config, f"{backend}-{scenario}-{run}")
+    workers = [Server(config, f"{backend}-{scenario}-{run}-w{i}") for i in range(args.workers)]
+    server = workers[0]
     try:
         async with asyncio.timeout(args.timeout):
             await server.start()
-            ctx = RunContext(server, args, run, Path(args.profile) if args.profile else None)
+            for worker in workers[1:]:  # the same database and Redis: one deployment
+                await worker.start(share_with=server)
+            profile = Path(args.profile) if args.profile else None
+            ctx = RunContext(server, args, run, profile, workers if len(workers) > 1 else [])
             result = await SCENARIOS[scenario](ctx)
     except TimeoutError:
         result = {"error": f"timed out after {args.timeout}s", "log": server.log_tail(10)}
     except Exception as exc:
         result = {"error": repr(exc), "log": server.log_tail(60)}
     finally:
-        await server.stop()
+        for worker in reversed(workers):  # the first, which owns the database, last
+            await worker.stop()
     return result
 
 
@@ -1136,6 +1258,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--latency-messages", type=int, default=2000)
     p.add_argument("--throughput-messages", type=int, default=5000)
     p.add_argument("--senders", type=int, default=16)
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="voxbox serve processes of one deployment (PostgreSQL + Redis), each on its own "
+        "port: clients are split across them, receivers on another worker than their senders",
+    )
     p.add_argument("--fanout-members", type=int, default=200)
     p.add_argument("--fanout-messages", type=int, default=200)
     p.add_argument("--fanout-concurrency", type=int, default=4, help="POSTs in flight")
@@ -1174,6 +1303,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.runs < 1 or args.senders < 1 or args.fanout_members < 2:
         p.error("--runs and --senders >= 1, --fanout-members >= 2")
+    if args.workers < 1 or (
+        args.workers > 1 and (args.backend != "postgres" or not args.redis_url)
+    ):
+        p.error("--workers N > 1 is one deployment: --backend postgres and --redis-url")
     return args
 
 
