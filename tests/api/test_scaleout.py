@@ -74,3 +74,22 @@ async def test_websocket_on_a_receives_what_is_posted_through_b(make_server) -> 
 
 def ok_ids(chats: list[dict]) -> set[str]:
     return {c["id"] for c in chats}
+
+
+def test_a_logout_on_one_worker_ends_the_login_on_every_worker_at_once(make_server) -> None:
+    """Each worker caches the logins it has seen; a logout reaches every worker's cache."""
+    a = make_server()
+    b = make_server(share_store_with=a)
+    alice = make_user_on(a)
+    alice_on_b = on(b, alice)
+    phone = login_on(a, alice.handle, alice.password)
+    phone_on_b = on(b, phone)
+    for who in (alice_on_b, phone_on_b):  # both logins now cached on B
+        assert who.http.get("/me").status_code == 200
+
+    assert alice.http.post("/auth/logout").status_code == 204  # through A
+    assert alice_on_b.http.get("/me").status_code == 401
+    assert phone_on_b.http.get("/me").status_code == 200  # the other login goes on
+
+    assert phone.http.post("/auth/logout", params={"all": "true"}).status_code == 204
+    assert phone_on_b.http.get("/me").status_code == 401

@@ -21,7 +21,7 @@ from voxbox.core.chats import do_create_self_chat
 from voxbox.core.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
 from voxbox.core.events import publish_ephemeral
 from voxbox.core.principal import Principal
-from voxbox.core.tokens import token_hash
+from voxbox.core.tokens import TokenCache, token_hash
 from voxbox.core.views import SessionEndedOut
 from voxbox.db.models import Invite, Token, User
 from voxbox.db.queries import insert_ignoring_conflicts
@@ -308,10 +308,8 @@ async def logout(b: Backends, user: Principal, token: str, *, everywhere: bool =
     async with b.transaction() as session:
         which = Token.user_id == user.id if everywhere else Token.hash == hashed
         await session.execute(delete(Token).where(which))
-    if everywhere:
-        b.tokens.drop_user(user.id)
-    else:
-        b.tokens.drop(hashed)
+    revoked = TokenCache.revoked(user_id=user.id) if everywhere else TokenCache.revoked(hashed)
+    await b.bus.broadcast(revoked)  # every worker's token cache, this one's too
     ended = SessionEndedOut(token=None if everywhere else hashed, everywhere=everywhere)
     await publish_ephemeral(b.bus, [user.id], "session.ended", ended)
 

@@ -40,6 +40,8 @@ class Backends:
     def from_settings(cls, settings: Settings) -> Backends:
         db = Database(settings.effective_database_url)
         bus = make_bus(settings.redis_url, settings.redis_prefix)
+        tokens = TokenCache()
+        bus.on_broadcast(tokens.on_broadcast)  # logouts on other workers
         return cls(
             settings=settings,
             db=db,
@@ -58,7 +60,7 @@ class Backends:
                 settings.limits.disk_reserve_bytes,
                 settings.limits.min_free_disk_bytes,
             ),
-            tokens=TokenCache(enabled=settings.redis_url is None),
+            tokens=tokens,
             recordings=AnalyzerCache(
                 MediaLimits(
                     max_duration_ms=settings.limits.voice_max_seconds * 1000,

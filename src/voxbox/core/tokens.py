@@ -1,13 +1,14 @@
 """A short-lived, per-process cache of authenticated tokens.
 
-Only for a server that is the only process serving its database (no Redis bus): there, logout
-is seen by the same process and drops the entry at once. With several workers a token revoked on
-one would linger on the others, so the cache is off.
+A logout drops its entries here and, through the bus's broadcast (``revoked``), on every other
+worker of the deployment at once. Were that broadcast lost (Redis down), an entry still ends
+after ``TTL_SECONDS``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections import OrderedDict
 
@@ -23,9 +24,22 @@ def token_hash(token: str) -> str:
 
 
 class TokenCache:
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
+    def __init__(self) -> None:
         self._entries: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
+
+    @staticmethod
+    def revoked(token_hash: str | None = None, user_id: str | None = None) -> str:
+        """The broadcast that a login (its hash) or every login of a user ended."""
+        return json.dumps({"revoked": {"token": token_hash, "user": user_id}})
+
+    def on_broadcast(self, message: str) -> None:
+        revoked = json.loads(message).get("revoked")
+        if revoked is None:
+            return
+        if revoked.get("user"):
+            self.drop_user(revoked["user"])
+        if revoked.get("token"):
+            self.drop(revoked["token"])
 
     def get(self, token_hash: str) -> Principal | None:
         entry = self._entries.get(token_hash)
@@ -37,8 +51,6 @@ class TokenCache:
         return entry[1]
 
     def put(self, token_hash: str, user: Principal) -> None:
-        if not self.enabled:
-            return
         self._entries[token_hash] = (time.monotonic() + TTL_SECONDS, user)
         self._entries.move_to_end(token_hash)
         while len(self._entries) > MAX_ENTRIES:

@@ -16,8 +16,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import uuid
 import zlib
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -75,6 +77,10 @@ class EventBus(Protocol):
     async def publish(self, envelope: Envelope) -> None: ...
     def subscribe(self, user_id: str, maxsize: int) -> Subscription: ...
     def unsubscribe(self, sub: Subscription) -> None: ...
+    async def broadcast(self, message: str) -> None:
+        """Tell every process of the deployment (this one too): its ``on_broadcast`` handlers."""
+
+    def on_broadcast(self, handler: Callable[[str], None]) -> None: ...
 
 
 # Tells every stream to read its user's log now (core/realtime.py): after the bus reconnects,
@@ -85,6 +91,17 @@ LOG_CHECK_FRAME = Envelope("log.check", "{}", ()).frame(None)
 class _LocalSubscribers:
     def __init__(self) -> None:
         self._subs: dict[str, set[Subscription]] = defaultdict(set)
+        self._broadcast_handlers: list[Callable[[str], None]] = []
+
+    def on_broadcast(self, handler: Callable[[str], None]) -> None:
+        self._broadcast_handlers.append(handler)
+
+    def _handle_broadcast(self, message: str) -> None:
+        for handler in self._broadcast_handlers:
+            try:
+                handler(message)
+            except Exception:
+                log.exception("a broadcast handler failed on %r", message[:200])
 
     def check_logs(self, user_ids: set[str] | None = None) -> None:
         """Tell these users' streams (all, by default) to read their logs now."""
@@ -129,6 +146,9 @@ class InProcessBus(_LocalSubscribers):
     async def start(self) -> None:
         pass
 
+    async def broadcast(self, message: str) -> None:
+        self._handle_broadcast(message)
+
     async def close(self) -> None:
         pass
 
@@ -153,7 +173,8 @@ class RedisBus(_LocalSubscribers):
 
         self._redis = redis.from_url(url, decode_responses=True)
         self._prefix = prefix
-        self._control = f"{prefix}:control"  # always subscribed: the connection never idles out
+        self._control = f"{prefix}:control"  # broadcasts; always subscribed
+        self._origin = uuid.uuid4().hex  # this process, which handled its broadcasts already
         self._users_in_shard: Counter[int] = Counter()  # of users with a socket here
         self._listening: set[int] = set()
         self._changed = asyncio.Event()
@@ -189,6 +210,10 @@ class RedisBus(_LocalSubscribers):
                 part = Envelope(envelope.type, envelope.data, tuple(seqs))
                 pipe.publish(self.channel(shard), part.encode())
             await pipe.execute()
+
+    async def broadcast(self, message: str) -> None:
+        self._handle_broadcast(message)  # here at once, the other workers through Redis
+        await self._redis.publish(self._control, f"{self._origin}\n{message}")
 
     def _first_subscriber(self, user_id: str) -> None:
         shard = shard_of(user_id)
@@ -243,7 +268,11 @@ class RedisBus(_LocalSubscribers):
             await asyncio.sleep(1)
 
     def _receive(self, message: dict[str, Any]) -> None:
-        if message["type"] == "message":
+        if message["type"] == "message" and message["channel"] == self._control:
+            origin, _, text = message["data"].partition("\n")
+            if origin != self._origin:
+                self._handle_broadcast(text)
+        elif message["type"] == "message":
             self.dispatch(Envelope.decode(message["data"]))
         elif message["type"] == "subscribe" and message["channel"] != self._control:
             # Events published before this moment never reached us here (a new shard, or the
