@@ -411,13 +411,18 @@ class Phase:
 
 @contextlib.asynccontextmanager
 async def measured(ctx: RunContext, name: str) -> AsyncIterator[Phase]:
-    """Measure CPU of both sides during the block; profile the server with py-spy if asked."""
-    profiler = None
+    """Measure CPU of both sides during the block; profile the server with py-spy if asked
+    (every worker, one file each: ``-w1``, ``-w2``... after the first)."""
+    profilers: list[Profiler] = []
     if ctx.profile_dir is not None:
         ctx.profile_dir.mkdir(parents=True, exist_ok=True)
-        out = ctx.profile_dir / f"{ctx.server.config.backend}-{name}-run{ctx.run}.txt"
-        profiler = Profiler(out, ctx.server.pid, ctx.args.profile_rate, not ctx.args.profile_wall)
-        await profiler.start()
+        for i, worker in enumerate(ctx.workers or [ctx.server]):
+            tag = f"-w{i}" if i else ""
+            out = ctx.profile_dir / f"{ctx.server.config.backend}-{name}-run{ctx.run}{tag}.txt"
+            rate, gil = ctx.args.profile_rate, not ctx.args.profile_wall
+            profilers.append(Profiler(out, worker.pid, rate, gil))
+        for profiler in profilers:
+            await profiler.start()
     phase = Phase()
     pids = [w.pid for w in ctx.workers] or [ctx.server.pid]
     before = [process_cpu(pid) for pid in pids]
@@ -431,7 +436,7 @@ async def measured(ctx: RunContext, name: str) -> AsyncIterator[Phase]:
         phase.server_cpu = sum(a[0] - b[0] for a, b in zip(after, before, strict=True))
         phase.server_sys_cpu = sum(a[1] - b[1] for a, b in zip(after, before, strict=True))
         phase.server_loop_cpu = sum(a[2] - b[2] for a, b in zip(after, before, strict=True))
-        if profiler is not None:
+        for profiler in profilers:
             await profiler.stop()
 
 
