@@ -27,7 +27,7 @@ from voxbox.core.events import events_after, latest_seq, publish_ephemeral
 from voxbox.core.principal import Principal
 from voxbox.core.tokens import token_hash
 from voxbox.core.views import PresenceOut, SessionEndedOut
-from voxbox.events.bus import Subscription
+from voxbox.events.bus import LOG_CHECK_FRAME, Subscription
 
 REPLAY_PAGE = 1000
 # The highest position (seq) a client may resume from or ack. JavaScript numbers hold integers
@@ -37,7 +37,6 @@ MAX_POSITION = 2**53
 
 
 _SESSION_ENDED = '{"type":"session.ended"'  # how Envelope.frame starts that event's frame
-LOG_CHECK = '{"type":"log.check"'  # also what the bus sends when it reconnects
 
 
 class SessionEnded(Exception):
@@ -136,7 +135,7 @@ class EventStream:
 
     async def _accept(self, seq: int | None, frame: str) -> list[str]:
         if seq is None:
-            if frame.startswith(LOG_CHECK):
+            if frame == LOG_CHECK_FRAME:  # from the bus, or a retried send (log.check)
                 return await self._catch_up()
             if frame.startswith(_SESSION_ENDED):
                 ended = SessionEndedOut.model_validate(json.loads(frame)["data"])

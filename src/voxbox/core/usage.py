@@ -55,7 +55,9 @@ async def usage(session: AsyncSession, user_id: str) -> Usage:
     return Usage(int(media or 0), int(drafts[0]), int(drafts[1]))
 
 
-def storage_out(b: Backends, used: Usage) -> StorageOut:
+async def my_storage(b: Backends, user_id: str) -> StorageOut:
+    async with b.read() as session:
+        used = await usage(session, user_id)
     limits = b.settings.limits
     return StorageOut(
         used_bytes=used.used_bytes,
@@ -63,11 +65,6 @@ def storage_out(b: Backends, used: Usage) -> StorageOut:
         open_uploads=used.open_uploads,
         open_uploads_max=limits.open_uploads_max,
     )
-
-
-async def my_storage(b: Backends, user_id: str) -> StorageOut:
-    async with b.read() as session:
-        return storage_out(b, await usage(session, user_id))
 
 
 async def room(session: AsyncSession, b: Backends, user_id: str, *, new_upload: bool) -> int | None:
