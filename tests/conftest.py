@@ -103,14 +103,25 @@ def make_server(
     """make_server(registration="invite", limits__login_attempts_per_handle=3) -> ServerProcess.
 
     Keyword names map to VOXBOX_* variables (upper-cased, prefixed); full names work too.
-    `share_store_with=other_server` reuses the other server's database and Redis.
+    `share_store_with=other_server` reuses the other server's database and Redis;
+    `serve_args=("--no-jobs",)` is added to `voxbox serve`; `worker=True` starts `voxbox worker`.
     """
     factory = ServerFactory(
         backend, pg_databases, tmp_path, name="own", s3=_s3_for(backend, request)
     )
 
-    def make(share_store_with: ServerProcess | None = None, **env: object) -> ServerProcess:
-        return factory.start(_env_kwargs(env), share_store_with=share_store_with)
+    def make(
+        share_store_with: ServerProcess | None = None,
+        serve_args: tuple[str, ...] = (),
+        worker: bool = False,
+        **env: object,
+    ) -> ServerProcess:
+        return factory.start(
+            _env_kwargs(env),
+            share_store_with=share_store_with,
+            serve_args=serve_args,
+            worker=worker,
+        )
 
     yield make
     factory.close()

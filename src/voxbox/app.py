@@ -37,27 +37,29 @@ from voxbox.core import media as media_core
 from voxbox.core import tasks
 from voxbox.core import uploads as uploads_core
 from voxbox.core.backends import Backends
-from voxbox.core.workers import AckWriter, schedule_housekeeping, schedule_server_backups
+from voxbox.core.workers import AckWriter, register_jobs
 from voxbox.timeutil import utcnow
 
 log = logging.getLogger("voxbox")
 API_PREFIX = "/api/v1"
 
 
-def create_app(settings: Settings, base_url: str = "http://HOST:PORT") -> FastAPI:
-    """The app; ``base_url`` is where it listens, for the messages it logs."""
+def create_app(
+    settings: Settings, base_url: str = "http://HOST:PORT", *, run_jobs: bool = True
+) -> FastAPI:
+    """The app; ``base_url`` is where it listens, for the messages it logs. Without
+    ``run_jobs`` it defers background jobs but leaves them to other processes (PostgreSQL)."""
     backends = Backends.from_settings(settings)
+    register_jobs(backends)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         started = utcnow()
-        await backends.start()
+        await backends.start(run_jobs=run_jobs)
         await _announce_bootstrap(backends, base_url)
-        schedule_housekeeping(backends)
-        schedule_server_backups(backends)
-        await media_core.resume_processing(backends)
-        await tasks.fail_interrupted_tasks(backends, before=started)
-        if settings.is_sqlite:  # the one process: whatever it was finishing died with it
+        if settings.is_sqlite:  # the one process: whatever it was doing died with it
+            await tasks.fail_interrupted_tasks(backends, before=started)
+            await media_core.resume_processing(backends)
             await uploads_core.reopen_stuck_uploads(backends, finishing_since=started)
         app.state.acks = AckWriter(backends)
         app.state.acks.start()

@@ -159,6 +159,30 @@ class SmtpSettings(BaseModel):
     timeout_seconds: float = Field(30.0, gt=0)
 
 
+class JobSettings(BaseModel):
+    """Background work (transcodes, blob clean-up, housekeeping, scheduled backups)."""
+
+    concurrency: int = Field(2, ge=1, le=64)  # jobs one process runs at once
+    # A process that runs jobs heartbeats every quarter of this; one silent this long is
+    # presumed dead, and its jobs run again elsewhere within another quarter.
+    lease_seconds: float = Field(20.0, ge=2, le=600)
+    max_attempts: int = Field(5, ge=1, le=100)  # runs of a failing job, the first included
+    shutdown_seconds: float = Field(10.0, ge=0)  # a stopping process lets its jobs end this long
+    keep_finished_hours: int = Field(7 * 24, ge=1)  # then succeeded jobs are forgotten
+    # When housekeeping runs (cron, UTC; a 6th field is seconds): expiring drafts and backups,
+    # deleting unused blobs, forgetting old jobs. Once per time for the whole deployment.
+    housekeeping_cron: str = "0 * * * *"
+
+    @field_validator("housekeeping_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from croniter import croniter
+
+        if not croniter.is_valid(value):
+            raise ValueError(f"not a cron expression: {value!r}")
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="VOXBOX_", env_nested_delimiter="__", extra="forbid"
@@ -182,6 +206,7 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = SmtpSettings()
     backup: BackupSettings = BackupSettings()
     imports: ImportSettings = ImportSettings()
+    jobs: JobSettings = JobSettings()
 
     @field_validator("data_dir")
     @classmethod

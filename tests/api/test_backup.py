@@ -11,6 +11,7 @@ from pathlib import Path
 
 from support import agecli
 from support.api import assert_problem, ok
+from support.backends import run_sql
 from support.cli import login, voxbox
 from support.cli import ok as cli_ok
 from support.tus import send_voice_note
@@ -174,3 +175,26 @@ def test_backup_and_restore_from_the_cli(make_user, make_server, server, tmp_pat
     cli_ok(restored)
     assert "messages: 1" in restored.stdout
     assert [m["text"] for m in history(erin, chat_by_title(erin, "Bob")["id"])] == ["kept safe"]
+
+
+def test_a_backup_whose_server_died_fails_and_can_be_started_again(make_server, make_user):
+    """A running task heartbeats; one silent for a lease died with its process (any worker's,
+    whichever restarts): it reads as failed, and the user may start another."""
+    server = make_server(jobs__lease_seconds="2")
+    alice = make_user(server=server)
+    done = wait_task(
+        alice,
+        f"/backups/{ok(alice.http.post('/backups', json={'passphrase': PASSPHRASE}), 202)['id']}",
+    )
+    assert done["state"] == "ready"
+    run_sql(
+        server.settings,
+        server.data_dir,
+        "UPDATE tasks SET state = 'running', finished_at = NULL, "
+        f"heartbeat_at = '2000-01-01 00:00:00' WHERE id = '{done['id']}'",
+    )
+    dead = ok(alice.http.get(f"/backups/{done['id']}"))
+    assert dead["state"] == "failed"
+    assert dead["error"] == "The server running this stopped; start it again."
+    again = ok(alice.http.post("/backups", json={"passphrase": PASSPHRASE}), 202)
+    assert wait_task(alice, f"/backups/{again['id']}")["state"] == "ready"

@@ -21,8 +21,10 @@ PASSWORD_HASH = "not-a-real-hash"
 
 @pytest.fixture
 async def b(
-    backend: str, pg_databases: PostgresDatabases, tmp_path: Path
+    backend: str, pg_databases: PostgresDatabases, tmp_path: Path, request: pytest.FixtureRequest
 ) -> AsyncIterator[Backends]:
+    """Started as ``voxbox serve --no-jobs`` would be; with ``@pytest.mark.run_jobs``, it also
+    runs background jobs (register the test's own with ``b.jobs.task`` in the test)."""
     url = pg_databases.create() if backend == "postgres" else None
     backends = Backends.from_settings(
         load_settings(
@@ -34,7 +36,7 @@ async def b(
             limits={"send_burst": 100_000, "sends_per_hour": 1_000_000},
         )
     )
-    await backends.start()
+    await backends.start(run_jobs=request.node.get_closest_marker("run_jobs") is not None)
     try:
         yield backends
     finally:

@@ -106,6 +106,16 @@ def run_sql(settings: dict[str, str | None], data_dir: Path, statement: str) -> 
     asyncio.run(execute())
 
 
+async def query_pg(settings: dict[str, str | None], statement: str) -> list[dict[str, Any]]:
+    """The rows of one SQL query on a PostgreSQL server's database."""
+    dsn = str(settings["VOXBOX_DATABASE_URL"]).replace("postgresql+asyncpg://", "postgresql://", 1)
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        return [dict(row) for row in await conn.fetch(statement)]
+    finally:
+        await conn.close()
+
+
 def find_in_database(settings: dict[str, str | None], data_dir: str, needle: str) -> list[str]:
     """`table.column` of every stored value containing `needle` (any column, cast to text).
 

@@ -67,8 +67,11 @@ class ServerFactory:
         env: dict[str, str | None] | None = None,
         *,
         share_store_with: ServerProcess | None = None,
+        serve_args: tuple[str, ...] = (),
+        worker: bool = False,
     ) -> ServerProcess:
-        """A new running server. `share_store_with`: same database and Redis (scale-out)."""
+        """A new running server (or `voxbox worker`, see ServerProcess). `share_store_with`:
+        same database, Redis and blob storage (scale-out)."""
         settings: dict[str, str | None] = {"VOXBOX_REGISTRATION": "open", **GENEROUS_LIMITS}
         if share_store_with is not None:
             shared = ("VOXBOX_DATABASE_URL", "VOXBOX_REDIS_URL", "VOXBOX_STORAGE_URL")
@@ -83,9 +86,9 @@ class ServerFactory:
             settings.update(self.backend_env())
         settings.update(env or {})
         n = len(self.servers) + 1
-        name = f"{self.name}-{self.backend}-{n}"
+        name = f"{'worker' if worker else self.name}-{self.backend}-{n}"
         data_dir = self.base_dir / f"{name}-{secrets.token_hex(3)}"
-        srv = ServerProcess(data_dir, settings, name=name)
+        srv = ServerProcess(data_dir, settings, name=name, serve_args=serve_args, worker=worker)
         self.servers.append(srv)
         srv.start()
         return srv

@@ -70,8 +70,13 @@ class ServerDied(RuntimeError):
 CREATED: list[ServerProcess] = []
 
 
+WORKER_READY = "voxbox worker running jobs"
+
+
 class ServerProcess:
-    """One `python -m voxbox serve` process.
+    """One `python -m voxbox serve` process (with `serve_args`, e.g. "--no-jobs"), or with
+    `worker=True` one `python -m voxbox worker`, which has no address: it is ready when it logs
+    WORKER_READY.
 
     `env` holds VOXBOX_* settings (VOXBOX_DATA_DIR is set from `data_dir`, passwords are hashed
     at CHEAP_PASSWORD_HASH unless `env` says otherwise). The port is fixed at construction so
@@ -85,11 +90,19 @@ class ServerProcess:
         *,
         port: int | None = None,
         name: str = "server",
+        serve_args: tuple[str, ...] = (),
+        worker: bool = False,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.name = name
+        self.worker = worker
+        self.command = (
+            ["worker"]
+            if worker
+            else ["serve", "--host", HOST, "--port", str(self.port), *serve_args]
+        )
         self.settings: dict[str, str | None] = {
             "VOXBOX_DATA_DIR": str(self.data_dir),
             **CHEAP_PASSWORD_HASH,
@@ -134,7 +147,7 @@ class ServerProcess:
         log.flush()
         self._log_file = log
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "voxbox", "serve", "--host", HOST, "--port", str(self.port)],
+            [sys.executable, "-m", "voxbox", *self.command],
             cwd=self.data_dir,
             env=self.env,
             stdin=subprocess.DEVNULL,
@@ -148,7 +161,8 @@ class ServerProcess:
         return self
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
-        """Poll GET /healthz until 200; fail with the server's output if it dies or times out."""
+        """Poll GET /healthz until 200 (a worker: its log until WORKER_READY); fail with the
+        server's output if it dies or times out."""
         deadline = time.monotonic() + timeout
         last_error = "no answer yet"
         with httpx.Client(timeout=2.0) as c:
@@ -160,6 +174,11 @@ class ServerProcess:
                     raise ServerDied(
                         f"{self.name} exited with {code} before it was ready\n{self.log_tail()}"
                     )
+                if self.worker:
+                    if WORKER_READY in self.log_path.read_text(errors="replace"):
+                        return
+                    time.sleep(POLL_INTERVAL)
+                    continue
                 try:
                     r = c.get(f"{self.url}/healthz")
                     if r.status_code == 200:

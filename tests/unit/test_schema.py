@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from support.backends import BACKENDS, PostgresDatabases
 from voxbox.db.engine import alembic_config
-from voxbox.db.models import Base
+from voxbox.db.models import Base, ours
 
 
 def _differences(connection: Connection) -> list[Any]:
@@ -30,10 +30,11 @@ def _differences(connection: Connection) -> list[Any]:
 
     Besides tables, columns, nullability, indexes, unique constraints and foreign keys, this
     compares column types (e.g. Integer vs BigInteger) and server defaults (the models have none;
-    a migration that adds one must say so in the model too).
+    a migration that adds one must say so in the model too). The job queue's tables are
+    procrastinate's, not ours to model.
     """
     command.upgrade(alembic_config(connection), "head")
-    options = {"compare_type": True, "compare_server_default": True}
+    options = {"compare_type": True, "compare_server_default": True, "include_name": ours}
     context = MigrationContext.configure(connection, opts=options)
     return compare_metadata(context, Base.metadata)
 

@@ -6,10 +6,11 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.filesize import decimal
@@ -97,25 +98,36 @@ def _configure_logging(level: str) -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8080,
+    no_jobs: Annotated[
+        bool,
+        typer.Option(
+            "--no-jobs",
+            help="Serve HTTP only; leave background jobs to `voxbox worker` (PostgreSQL only).",
+        ),
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Run the voxbox server (HTTP API, WebSocket events)."""
+    """Run the voxbox server (HTTP API, WebSocket events) and, unless --no-jobs, background
+    jobs."""
     import uvicorn
 
     from voxbox.app import create_app
     from voxbox.http_protocol import bounded_http_protocol
 
     settings = _settings(config)
+    if no_jobs and settings.is_sqlite:
+        _fail("--no-jobs needs PostgreSQL: with SQLite, jobs run inside `voxbox serve`.")
     _configure_logging(settings.log_level)
     logging.getLogger("voxbox").info(
-        "voxbox on http://%s:%d, data in %s, database %s",
+        "voxbox on http://%s:%d, data in %s, database %s%s",
         host,
         port,
         settings.data_dir,
         "SQLite" if settings.is_sqlite else "PostgreSQL",
+        ", no jobs" if no_jobs else "",
     )
     uvicorn.run(
-        create_app(settings, base_url=f"http://{host}:{port}"),
+        create_app(settings, base_url=f"http://{host}:{port}", run_jobs=not no_jobs),
         host=host,
         port=port,
         http=bounded_http_protocol(settings.limits.max_header_bytes, settings.limits.max_headers),
@@ -123,6 +135,42 @@ def serve(
         log_config=None,
         proxy_headers=settings.trust_forwarded_for,
     )
+
+
+@app.command()
+def worker(config: ConfigOption = None) -> None:
+    """Run background jobs only (transcodes, clean-up, scheduled backups), for a deployment on
+    PostgreSQL; run as many as you like, on any machine that reaches the database and storage."""
+    from voxbox.core.backends import Backends
+    from voxbox.core.workers import register_jobs
+
+    settings = _settings(config)
+    if settings.is_sqlite:
+        _fail("`voxbox worker` needs PostgreSQL: with SQLite, jobs run inside `voxbox serve`.")
+    _configure_logging(settings.log_level)
+    log = logging.getLogger("voxbox")
+
+    async def run() -> None:
+        b = Backends.from_settings(settings)
+        register_jobs(b)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await b.start(run_jobs=True)
+        log.info("voxbox worker running jobs (pid %d); Ctrl-C stops it", os.getpid())
+        try:
+            await stop.wait()
+            log.info("stopping: running jobs get %.0f s to end", settings.jobs.shutdown_seconds)
+        finally:
+            await b.close()
+
+    asyncio.run(run())
+
+
+def _fail(message: str) -> NoReturn:
+    typer.secho(f"Error: {message}", fg="red", err=True)
+    raise typer.Exit(2)
 
 
 @admin.command("create-user")
@@ -203,6 +251,64 @@ def usage(config: ConfigOption = None) -> None:
         )
     Console().print(table)
     typer.echo(f"Quota per user: {decimal(quota) if quota else 'none'}; {len(rows)} users.")
+
+
+@admin.command("jobs")
+def jobs(
+    limit: Annotated[int, typer.Option(help="Show at most this many jobs.", min=1)] = 50,
+    config: ConfigOption = None,
+) -> None:
+    """List background jobs that are queued, running, failed or were retried (PostgreSQL)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from voxbox.core.backends import Backends
+    from voxbox.jobs.postgres import PostgresJobs
+
+    settings = _server_data(config)
+    if settings.is_sqlite:
+        typer.echo(
+            "With SQLite, jobs run inside `voxbox serve` and are not kept in the database: "
+            "there is nothing to list from outside it."
+        )
+        return
+
+    async def run() -> tuple[dict[str, int], list[Any]]:
+        b = Backends.from_settings(settings)
+        await b.start()
+        try:
+            assert isinstance(b.jobs, PostgresJobs)
+            return await b.jobs.list_jobs(limit)
+        finally:
+            await b.close()
+
+    counts, rows = asyncio.run(run())
+    table = Table("Id", "Job", "State", "Runs", "Arguments", "Last change (UTC)")
+    for row in rows:
+        args = ", ".join(f"{k}={v}" for k, v in row.args.items() if k != "keys")
+        table.add_row(
+            str(row.id),
+            row.task,
+            row.state,
+            str(row.attempts + (row.state == "doing")),
+            args,
+            f"{row.updated_at:%Y-%m-%d %H:%M:%S}" if row.updated_at else "",
+        )
+    Console(width=120).print(table)
+    order = ("todo", "doing", "succeeded", "failed", "aborted", "cancelled")
+    typer.echo(
+        "Jobs: " + ", ".join(f"{counts.get(state, 0)} {_JOB_STATES[state]}" for state in order)
+    )
+
+
+_JOB_STATES = {
+    "todo": "queued",
+    "doing": "running",
+    "succeeded": "done",
+    "failed": "failed",
+    "aborted": "aborted",
+    "cancelled": "cancelled",
+}
 
 
 @admin.command("backup-key")

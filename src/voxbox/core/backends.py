@@ -17,7 +17,8 @@ from voxbox.core.tokens import TokenCache
 from voxbox.core.writer import WriteQueue, publish
 from voxbox.db.engine import Database
 from voxbox.events.bus import EventBus, make_bus
-from voxbox.jobs.runner import JobRunner
+from voxbox.jobs import JobQueue, make_job_queue
+from voxbox.jobs.queue import JobOptions
 from voxbox.media import AnalyzerCache, MediaLimits
 from voxbox.ratelimit import RateLimiter, make_rate_limiter
 from voxbox.storage import BlobStore, make_blob_store
@@ -30,7 +31,7 @@ class Backends:
     bus: EventBus
     limiter: RateLimiter
     store: BlobStore
-    jobs: JobRunner
+    jobs: JobQueue  # durable background work (and this process's own, in ``jobs.local``)
     recordings: AnalyzerCache  # voice drafts analysed as they stream in (see core/uploads)
     tokens: TokenCache
     writes: WriteQueue  # the batched write path (core/writer.py)
@@ -54,7 +55,15 @@ class Backends:
             ),
             limiter=make_rate_limiter(settings.redis_url, settings.redis_prefix),
             store=make_blob_store(settings.storage_url, settings.data_dir),
-            jobs=JobRunner(),
+            jobs=make_job_queue(
+                settings.effective_database_url,
+                JobOptions(
+                    concurrency=settings.jobs.concurrency,
+                    lease_seconds=settings.jobs.lease_seconds,
+                    max_attempts=settings.jobs.max_attempts,
+                    shutdown_seconds=settings.jobs.shutdown_seconds,
+                ),
+            ),
             reserve=DiskReserve(
                 settings.data_dir / "disk-reserve",
                 settings.limits.disk_reserve_bytes,
@@ -69,13 +78,16 @@ class Backends:
             ),
         )
 
-    async def start(self) -> None:
+    async def start(self, *, run_jobs: bool = False) -> None:
+        """Connect everything; with ``run_jobs``, this process also runs background jobs (the
+        job functions must be registered first: ``core.workers.register_jobs``)."""
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(self.reserve.ensure)
         await self.db.migrate()
         self.db.start()
         await self.bus.start()
         self.writes.start()
+        await self.jobs.start(run_jobs=run_jobs)
 
     @property
     def spool_dir(self) -> Path:

@@ -1,17 +1,25 @@
-"""A user's long tasks (backups, restores, imports): started by a request, run as jobs, polled.
+"""A user's long tasks (backups, restores, imports): started by a request, run, polled.
 
-A task is ``running`` until its job ends it ``ready`` (with a result) or ``failed`` (with a
-message the user can act on). ``progress`` (0 to 1) is updated as the job goes. A user runs one
-task of a kind at a time. Tasks a restart interrupted are failed at start-up: the user starts
-them again, which is safe since every task is idempotent.
+A task is ``running`` until its work ends it ``ready`` (with a result) or ``failed`` (with a
+message the user can act on). ``progress`` (0 to 1) is updated as it goes. A user runs one task
+of a kind at a time.
+
+A task runs in the process that took its request, not in the job queue: a backup or restore
+holds the user's passphrase, which is never written down, and a restore or import reads the
+file that request spooled to that machine's disk. It heartbeats while it runs; one silent for
+``jobs.lease_seconds`` died with its process and is failed when next looked at (at start-up for
+the embedded server, whose one process is the only one). The user starts it again, which is safe
+since every task is idempotent.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -69,19 +77,40 @@ def task_out(task: Task) -> TaskOut:
 _NOUNS = {"backup": "A backup", "restore": "A restore", "import": "An import"}
 
 
+ABANDONED = "The server running this stopped; start it again."
+
+
 async def start_task(b: Backends, user: Principal, kind: TaskKind) -> Task:
     """Record a new running task; 409 while another of this kind runs for the user."""
     async with b.transaction() as session:
         running = await session.scalar(
-            select(Task.id).where(
-                Task.user_id == user.id, Task.kind == kind, Task.state == "running"
-            )
+            select(Task).where(Task.user_id == user.id, Task.kind == kind, Task.state == "running")
         )
-        if running is not None:
-            raise Conflict(f"{_NOUNS[kind]} is already running ({running}); wait for it to end.")
-        task = Task(id=new_id(), user_id=user.id, kind=kind, state="running", created_at=utcnow())
+        if running is not None and _silent(b, running):
+            _abandon(running)
+        elif running is not None:
+            raise Conflict(f"{_NOUNS[kind]} is already running ({running.id}); wait for it to end.")
+        now = utcnow()
+        task = Task(
+            id=new_id(),
+            user_id=user.id,
+            kind=kind,
+            state="running",
+            created_at=now,
+            heartbeat_at=now,
+        )
         session.add(task)
     return task
+
+
+def _silent(b: Backends, task: Task) -> bool:
+    """Whether ``task`` is running without a heartbeat for a lease: its process died."""
+    lease = timedelta(seconds=b.settings.jobs.lease_seconds)
+    return task.state == "running" and (task.heartbeat_at or task.created_at) < utcnow() - lease
+
+
+def _abandon(task: Task) -> None:
+    task.state, task.error, task.finished_at = "failed", ABANDONED, utcnow()
 
 
 Progress = Callable[[float], Awaitable[None]]
@@ -98,7 +127,14 @@ def run_task(
     async def progress(fraction: float) -> None:
         await _update(b, task_id, result={"progress": round(min(max(fraction, 0.0), 1.0), 3)})
 
+    async def heartbeat() -> None:
+        while True:
+            await asyncio.sleep(b.settings.jobs.lease_seconds / 4)
+            with contextlib.suppress(Exception):  # a missed beat is not the task's failure
+                await _update(b, task_id, heartbeat_at=utcnow())
+
     async def job() -> None:
+        beating = asyncio.create_task(heartbeat())
         try:
             result = await work(progress)
         except VoxboxError as exc:
@@ -108,8 +144,10 @@ def run_task(
             await _finish(b, task_id, "failed", error="It failed on the server; try again.")
         else:
             await _finish(b, task_id, "ready", result=result)
+        finally:
+            beating.cancel()
 
-    b.jobs.submit(f"task:{task_id}", job)
+    b.jobs.local.submit(f"task:{task_id}", job)
 
 
 async def _update(b: Backends, task_id: str, **values: Any) -> None:
@@ -140,18 +178,26 @@ async def get_task(b: Backends, user: Principal, kind: TaskKind, task_id: str) -
         task = await session.get(Task, task_id)
     if task is None or task.user_id != user.id or task.kind != kind:
         raise NotFound("No such task.")
+    if _silent(b, task):
+        async with b.transaction() as session:
+            row = await session.get(Task, task_id, with_for_update=True)
+            if row is not None:
+                if _silent(b, row):
+                    _abandon(row)
+                task = row
     return task
 
 
 async def fail_interrupted_tasks(b: Backends, before: datetime) -> int:
-    """At start-up: tasks still running from before a restart will never finish."""
+    """At the start-up of the embedded server (one process): tasks still running from before
+    the restart will never finish."""
     async with b.transaction() as session:
         result = await session.execute(
             update(Task)
             .where(Task.state == "running", Task.created_at < before)
             .values(
                 state="failed",
-                error="The server restarted while this ran; start it again.",
+                error=ABANDONED,
                 finished_at=utcnow(),
             )
         )

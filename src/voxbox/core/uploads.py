@@ -429,6 +429,9 @@ async def discard_upload(b: Backends, user: Principal, upload_id: str) -> None:
             await _recording_presence(b, user, upload.chat_id, "idle")
 
 
+DELETE_BLOBS = "delete_blobs"  # the job of delete_blobs, for what need not be waited for
+
+
 async def delete_blobs(b: Backends, keys: list[str]) -> None:
     for key in keys:
         await b.store.delete(key)

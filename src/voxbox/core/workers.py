@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import shutil
 import time
@@ -101,23 +102,34 @@ def _keep_highest(acks: dict[str, tuple[Principal, int]], user: Principal, seq: 
     return True
 
 
-HOUSEKEEPING_SECONDS = 3600
+def register_jobs(b: Backends) -> None:
+    """Every background job, periodic ones included, by name: before ``b.start(run_jobs=...)``,
+    in every process that defers or runs jobs."""
+    b.jobs.task(media.PROCESS_MEDIA, functools.partial(media.process_media_job, b), lock="media_id")
+    b.jobs.task(uploads.DELETE_BLOBS, functools.partial(uploads.delete_blobs, b))
+    b.jobs.periodic(
+        "housekeeping", b.settings.jobs.housekeeping_cron, functools.partial(housekeeping, b)
+    )
+    backups = b.settings.backup
+    if backups.daily_at and backups.to and backups.recipient:
+        hour, minute = (int(part) for part in backups.daily_at.split(":"))
+        b.jobs.periodic(
+            "server_backup", f"{minute} {hour} * * *", functools.partial(server_backup_job, b)
+        )
 
 
-def schedule_housekeeping(b: Backends) -> None:
-    """Every hour: reopen drafts whose finishing died, expire drafts and old backups, delete
-    blobs nothing refers to, sweep scratch files left by a crash, set disk space aside again."""
-
-    async def housekeeping() -> None:
-        lease = timedelta(seconds=b.settings.limits.finish_lease_seconds)
-        await uploads.reopen_stuck_uploads(b, utcnow() - lease)
-        await uploads.expire_uploads(b)
-        await backup.expire_backups(b)
-        await media.collect_garbage(b)
-        await asyncio.to_thread(sweep_spool, b.spool_dir)
-        await asyncio.to_thread(b.reserve.ensure)
-
-    b.jobs.every(HOUSEKEEPING_SECONDS, "housekeeping", housekeeping)
+async def housekeeping(b: Backends) -> None:
+    """Hourly: reopen drafts whose finishing died, expire drafts and old backups, delete blobs
+    nothing refers to, forget old finished jobs, sweep scratch files left by a crash, set disk
+    space aside again."""
+    lease = timedelta(seconds=b.settings.limits.finish_lease_seconds)
+    await uploads.reopen_stuck_uploads(b, utcnow() - lease)
+    await uploads.expire_uploads(b)
+    await backup.expire_backups(b)
+    await media.collect_garbage(b)
+    await b.jobs.prune(b.settings.jobs.keep_finished_hours)
+    await asyncio.to_thread(sweep_spool, b.spool_dir)
+    await asyncio.to_thread(b.reserve.ensure)
 
 
 def sweep_spool(spool_dir: Path, older_than_seconds: float = 3600) -> int:
@@ -135,33 +147,16 @@ def sweep_spool(spool_dir: Path, older_than_seconds: float = 3600) -> int:
     return removed
 
 
-def schedule_server_backups(b: Backends) -> None:
-    """The daily server backup of the ``backup.daily_at`` setting (UTC), if there is one."""
+async def server_backup_job(b: Backends) -> None:
+    """The daily server backup of the ``backup.daily_at`` setting."""
     settings = b.settings.backup
-    if not (settings.daily_at and settings.to and settings.recipient):
-        return
-    recipient = age.X25519Recipient.parse(settings.recipient)
-    hour, minute = (int(part) for part in settings.daily_at.split(":"))
-
-    async def daily() -> None:
-        while True:
-            now = utcnow()
-            due = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
-            if due <= now:
-                due += timedelta(days=1)
-            await asyncio.sleep((due - now).total_seconds())
-            dest = server_backup.destination(settings.to or "")
-            try:
-                done = await server_backup.back_up(
-                    b.settings, b.store, dest, recipient, keep=settings.keep
-                )
-                log.info(
-                    "server backup %s: %d media files, %d new, %.1f s",
-                    done.name, done.blobs, done.blobs_sent, done.seconds,
-                )  # fmt: skip
-            except Exception:
-                log.exception("the daily server backup failed")
-            finally:
-                await dest.close()
-
-    b.jobs.submit("server-backup", daily)
+    recipient = age.X25519Recipient.parse(settings.recipient or "")
+    dest = server_backup.destination(settings.to or "")
+    try:
+        done = await server_backup.back_up(b.settings, b.store, dest, recipient, keep=settings.keep)
+        log.info(
+            "server backup %s: %d media files, %d new, %.1f s",
+            done.name, done.blobs, done.blobs_sent, done.seconds,
+        )  # fmt: skip
+    finally:
+        await dest.close()

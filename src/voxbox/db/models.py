@@ -43,6 +43,12 @@ class Base(DeclarativeBase):
     pass
 
 
+def ours(name: str | None, type_: str, parent_names: object) -> bool:
+    """Whether a database object is voxbox's to compare with the models: the job queue's
+    tables (``procrastinate_*``, PostgreSQL) are procrastinate's, made by migration 0006."""
+    return not (type_ == "table" and (name or "").startswith("procrastinate_"))
+
+
 class User(Base):
     __tablename__ = "users"
 
@@ -280,3 +286,5 @@ class Task(Base):
     size: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Refreshed by the process running it; a running task silent for a lease was abandoned.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,1 +1,7 @@
-"""Background work. In-process for now; a Redis- or Postgres-backed queue comes with scale-out."""
+"""Background work: named jobs deferred in the transaction that needs them, periodic jobs once
+per period per deployment, and work bound to this process (see ``queue``)."""
+
+from voxbox.jobs.queue import JobQueue, JobRow, make_job_queue
+from voxbox.jobs.runner import LocalRunner
+
+__all__ = ["JobQueue", "JobRow", "LocalRunner", "make_job_queue"]

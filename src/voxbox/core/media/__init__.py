@@ -9,7 +9,7 @@
 
 from voxbox.core.media.gc import collect_garbage, release_media
 from voxbox.core.media.ingest import finish_upload, ingest_file
-from voxbox.core.media.jobs import process_media_job, resume_processing
+from voxbox.core.media.jobs import PROCESS_MEDIA, process_media_job, resume_processing
 from voxbox.core.media.processing import MediaKind
 from voxbox.core.media.serving import (
     Content,
@@ -21,6 +21,7 @@ from voxbox.core.media.serving import (
 )
 
 __all__ = [
+    "PROCESS_MEDIA",
     "Content",
     "Format",
     "MediaKind",

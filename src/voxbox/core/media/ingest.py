@@ -8,10 +8,10 @@ blob, no second transcode).
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import delete, select, update
@@ -21,10 +21,10 @@ from voxbox.core import mediatypes
 from voxbox.core.backends import Backends
 from voxbox.core.errors import Conflict, Invalid, TooLong, VoxboxError, blobs_must_exist
 from voxbox.core.media import processing
-from voxbox.core.media.jobs import submit_processing
+from voxbox.core.media.jobs import defer_processing
 from voxbox.core.media.processing import MediaKind, Work
 from voxbox.core.principal import Principal
-from voxbox.core.uploads import access_upload, delete_blobs, part_keys
+from voxbox.core.uploads import DELETE_BLOBS, access_upload, delete_blobs, part_keys
 from voxbox.core.views import MediaOut, media_out
 from voxbox.db.models import Media, Upload
 from voxbox.ids import new_id
@@ -44,9 +44,12 @@ async def finish_upload(b: Backends, user: Principal, upload_id: str, kind: Medi
     bytes, leaving no blob, no temp file and no media row. Long non-Opus files are processed by
     a background job: the media comes back ``processing`` and a ``media.ready`` event follows.
     """
+    lease = timedelta(seconds=b.settings.limits.finish_lease_seconds)
     async with b.transaction() as session:
         upload = await access_upload(session, user, upload_id)
-        if upload.state != "open":
+        # A lease past its end means the process finishing it died (kill -9): this one takes
+        # over. Finishing is idempotent: the same bytes make the same media.
+        if upload.state == "finishing" and upload.updated_at > utcnow() - lease:
             raise Conflict("This upload is being finished.")
         if upload.length is not None and upload.offset < upload.length:
             raise Invalid(f"The upload is incomplete: {upload.offset} of {upload.length} bytes.")
@@ -93,9 +96,9 @@ async def _drop_upload(
     not wait for one deletion per recorded second. Orphaned parts are harmless meanwhile."""
     async with b.transaction() as session:
         await session.execute(delete(Upload).where(Upload.id == upload_id))
-    if in_background:
-        b.jobs.submit(f"drop-parts-{upload_id}", functools.partial(delete_blobs, b, keys))
-    else:
+        if in_background:
+            await b.jobs.defer(session, DELETE_BLOBS, keys=keys)
+    if not in_background:
         await delete_blobs(b, keys)
 
 
@@ -184,8 +187,8 @@ async def _ingest(
     media = await _make_media(b, user, kind, source, metadata, work, analyzer, inline=False)
     async with b.transaction() as session:
         session.add(media)
-    if media.state == "processing":
-        submit_processing(b, media.id)
+        if media.state == "processing":
+            await defer_processing(b, session, media.id)
     return media
 
 

@@ -1,9 +1,9 @@
-"""Background processing of long files: the job, and re-queueing after a restart."""
+"""Background processing of long files: the job, and (in-process queue) re-queueing after a
+restart."""
 
 from __future__ import annotations
 
 import asyncio
-import functools
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,14 +19,18 @@ from voxbox.db.models import Media, Member, Message
 from voxbox.ids import new_id
 from voxbox.timeutil import utcnow
 
+PROCESS_MEDIA = "process_media"
 
-def submit_processing(b: Backends, media_id: str) -> None:
-    """Queue the processing job of a ``processing`` media (idempotent by its name)."""
-    b.jobs.submit(f"process-media-{media_id}", functools.partial(process_media_job, b, media_id))
+
+async def defer_processing(b: Backends, session: AsyncSession, media_id: str) -> None:
+    """Queue the processing of a ``processing`` media, in ``session``'s transaction."""
+    await b.jobs.defer(session, PROCESS_MEDIA, media_id=media_id)
 
 
 async def process_media_job(b: Backends, media_id: str) -> None:
-    """Background processing of a long file. Idempotent: does nothing unless ``processing``."""
+    """Background processing of a long file. Idempotent: does nothing unless ``processing``,
+    and its final write checks that again under the row's lock, so a second run (a retry after
+    its worker was presumed dead) changes nothing and emits nothing."""
     async with b.read() as session:
         media = await session.get(Media, media_id)
     if media is None or media.state != "processing" or media.original_key is None:
@@ -46,9 +50,9 @@ async def process_media_job(b: Backends, media_id: str) -> None:
     # no use to anyone (its messages are withdrawn).
     drop_original = media.kind == "voice" or media.state == "failed"
     async with b.transaction() as session:
-        row = await session.get(Media, media_id)
-        if row is None:
-            return
+        row = await session.get(Media, media_id, with_for_update=True)
+        if row is None or row.state != "processing":
+            return  # another run got here first: its result stands, and the original with it
         for field in ("state", "error", "ogg_key", "ogg_size", "duration_ms", "waveform"):
             setattr(row, field, getattr(media, field))
         if drop_original:
@@ -72,11 +76,12 @@ async def process_media_job(b: Backends, media_id: str) -> None:
 
 
 async def resume_processing(b: Backends) -> int:
-    """Queue the jobs of media still ``processing`` (e.g. interrupted by a restart)."""
-    async with b.read() as session:
+    """Queue again the processing of media still ``processing``: for the in-process queue at
+    start-up, whose jobs died with the process (a durable queue still has them)."""
+    async with b.transaction() as session:
         ids = list(await session.scalars(select(Media.id).where(Media.state == "processing")))
-    for media_id in ids:
-        submit_processing(b, media_id)
+        for media_id in ids:
+            await defer_processing(b, session, media_id)
     return len(ids)
 
 

@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from voxbox.db.models import Base
+from voxbox.db.models import Base, ours
 
 connection = context.config.attributes.get("connection")
 if connection is None:
@@ -12,6 +12,7 @@ context.configure(
     connection=connection,
     target_metadata=Base.metadata,
     render_as_batch=connection.dialect.name == "sqlite",
+    include_name=ours,
 )
 with context.begin_transaction():
     context.run_migrations()

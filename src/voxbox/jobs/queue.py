@@ -1,0 +1,186 @@
+"""JobQueue: named background jobs, deferred in the transaction that needs them.
+
+A job is a registered async function called with JSON arguments (ids, never rows: it reloads
+what it needs, and is idempotent, so a second run changes nothing). Two implementations, one
+contract:
+
+- ``PostgresJobs`` (PostgreSQL): procrastinate. A job is a row inserted in the caller's own
+  transaction (it exists if and only if the change that needs it committed); any process that
+  runs jobs (``voxbox serve``, ``voxbox worker``) claims it, exactly one at a time, and
+  heartbeats while it runs. A process that stops heartbeating for ``jobs.lease_seconds`` is
+  presumed dead and its jobs run again elsewhere. Failures are retried with backoff. Periodic
+  jobs are deferred once per period for the whole deployment (procrastinate's periodic
+  deferrer, deduplicated in the database).
+- ``InProcessJobs`` (the embedded SQLite mode, one process): the same functions run in this
+  process after the transaction commits, retried with backoff; what a crash interrupts is found
+  again at start-up (see ``app``). One process defers each job once, so locks are moot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from croniter import croniter
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxbox.jobs.runner import LocalRunner
+from voxbox.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+JobFn = Callable[..., Awaitable[None]]  # called with the job's arguments as keywords
+PeriodicFn = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    concurrency: int  # jobs this process runs at once
+    lease_seconds: float  # silence after which a job's process is presumed dead
+    max_attempts: int  # runs of a failing job, the first included
+    shutdown_seconds: float  # how long a stopping process lets its jobs finish
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """One job, as ``voxbox admin jobs`` lists it."""
+
+    id: int
+    task: str
+    state: str  # todo, doing, succeeded, failed, cancelled, aborted
+    attempts: int  # runs that ended (a job that ran once and succeeded has 1)
+    args: dict[str, Any]
+    updated_at: datetime | None
+
+
+class JobQueue(ABC):
+    durable: bool  # whether a deferred job survives the process that deferred it
+
+    def __init__(self, options: JobOptions) -> None:
+        self.options = options
+        self.local = LocalRunner()  # work that cannot leave this process
+        self._locks: dict[str, str] = {}
+
+    def task(self, name: str, fn: JobFn, *, lock: str | None = None) -> None:
+        """Register ``fn`` as the job ``name``. Jobs whose argument ``lock`` has the same value
+        never run at the same time anywhere in the deployment."""
+        if lock is not None:
+            self._locks[name] = lock
+        self._register(name, fn)
+
+    def _lock_of(self, name: str, args: dict[str, Any]) -> str | None:
+        lock = self._locks.get(name)
+        return None if lock is None else f"{name}:{args[lock]}"
+
+    @abstractmethod
+    def _register(self, name: str, fn: JobFn) -> None: ...
+
+    @abstractmethod
+    def periodic(self, name: str, cron: str, fn: PeriodicFn) -> None:
+        """Run ``fn`` at the times of ``cron`` (UTC), once each time for the deployment."""
+
+    @abstractmethod
+    async def defer(self, session: AsyncSession, name: str, **args: Any) -> None:
+        """Queue the job ``name`` as part of ``session``'s transaction: it runs after the
+        commit, and never if the transaction rolls back."""
+
+    @abstractmethod
+    async def start(self, *, run_jobs: bool) -> None:
+        """Connect; with ``run_jobs``, also claim and run jobs (and periodic ones) here."""
+
+    async def close(self) -> None:
+        """Stop: running jobs get ``shutdown_seconds`` to end, then are left to run again."""
+        await self.local.close()
+
+    @abstractmethod
+    async def prune(self, older_than_hours: int) -> None:
+        """Forget jobs that succeeded longer ago than that."""
+
+
+class InProcessJobs(JobQueue):
+    durable = False
+    _PENDING = "voxbox_pending_jobs"
+
+    def __init__(self, options: JobOptions) -> None:
+        super().__init__(options)
+        self._tasks: dict[str, JobFn] = {}
+        self._periodic: list[tuple[str, str, PeriodicFn]] = []
+        self._slots = asyncio.Semaphore(options.concurrency)
+
+    def _register(self, name: str, fn: JobFn) -> None:
+        self._tasks[name] = fn
+
+    def periodic(self, name: str, cron: str, fn: PeriodicFn) -> None:
+        croniter(cron)  # a bad expression fails here, at start-up
+        self._periodic.append((name, cron, fn))
+
+    async def defer(self, session: AsyncSession, name: str, **args: Any) -> None:
+        if name not in self._tasks:
+            raise KeyError(f"no job named {name!r}")
+        sync = session.sync_session
+        if self._PENDING not in sync.info:
+            event.listen(sync, "after_commit", self._committed)
+            event.listen(sync, "after_rollback", self._rolled_back)
+        sync.info.setdefault(self._PENDING, []).append((name, args))
+
+    def _committed(self, sync_session: Any) -> None:
+        for name, args in sync_session.info.pop(self._PENDING, []):
+            self._submit(name, args)
+
+    def _rolled_back(self, sync_session: Any) -> None:
+        sync_session.info.pop(self._PENDING, None)
+
+    def _submit(self, name: str, args: dict[str, Any]) -> None:
+        self.local.spawn(name, self._run(name, args))
+
+    async def _run(self, name: str, args: dict[str, Any]) -> None:
+        for attempt in range(self.options.max_attempts):
+            async with self._slots:
+                try:
+                    await self._tasks[name](**args)
+                    return
+                except Exception:
+                    log.exception("job %s %s failed (run %d)", name, args, attempt + 1)
+            if attempt + 1 < self.options.max_attempts:
+                await asyncio.sleep(_backoff(attempt))
+
+    async def prune(self, older_than_hours: int) -> None:
+        pass  # a job is forgotten as it ends
+
+    async def start(self, *, run_jobs: bool) -> None:
+        # Deferred jobs run here whatever ``run_jobs`` says: there is no other process.
+        if not run_jobs:
+            return
+        for name, cron, fn in self._periodic:
+            self.local.spawn(name, _every(name, cron, fn))
+
+
+async def _every(name: str, cron: str, fn: PeriodicFn) -> None:
+    times = croniter(cron, utcnow())
+    while True:
+        due: datetime = times.get_next(datetime)
+        await asyncio.sleep(max(0.0, (due - utcnow()).total_seconds()))
+        try:
+            await fn()
+        except Exception:
+            log.exception("periodic job %s failed", name)
+
+
+def _backoff(attempt: int) -> float:
+    """Seconds before run ``attempt + 2`` of a failed job: 2, 4, 8 ... up to 5 minutes."""
+    return min(2.0 ** (attempt + 1), 300.0) * random.uniform(0.8, 1.2)
+
+
+def make_job_queue(database_url: str, options: JobOptions) -> JobQueue:
+    if database_url.startswith("sqlite"):
+        return InProcessJobs(options)
+    from voxbox.jobs.postgres import PostgresJobs  # psycopg: only when scaled out
+
+    return PostgresJobs(database_url, options)

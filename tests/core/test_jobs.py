@@ -1,0 +1,100 @@
+"""The job queue's contract, on both backends: a job exists only if its transaction committed,
+a failing job is retried, and a second run of a media's job changes nothing and emits nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from core.conftest import MakeUsers
+from support.audio import wav_bytes
+from voxbox.core.backends import Backends
+from voxbox.core.media import process_media_job
+from voxbox.db.models import Event, Media
+from voxbox.ids import new_id
+from voxbox.storage import blob_key
+from voxbox.timeutil import utcnow
+
+pytestmark = pytest.mark.run_jobs
+
+
+class Boom(Exception):
+    pass
+
+
+async def test_a_job_runs_only_if_its_transaction_commits(b: Backends) -> None:
+    ran: list[int] = []
+    done = asyncio.Event()
+
+    async def note(n: int) -> None:
+        ran.append(n)
+        done.set()
+
+    b.jobs.task("note", note)
+    with pytest.raises(Boom):
+        async with b.transaction() as session:
+            await b.jobs.defer(session, "note", n=1)
+            raise Boom
+    async with b.transaction() as session:
+        await b.jobs.defer(session, "note", n=2)
+    await asyncio.wait_for(done.wait(), 20)
+    assert ran == [2]
+
+
+async def test_a_failing_job_is_retried(b: Backends) -> None:
+    runs: list[str] = []
+    done = asyncio.Event()
+
+    async def flaky(word: str) -> None:
+        runs.append(word)
+        if len(runs) == 1:
+            raise Boom("the first run fails")
+        done.set()
+
+    b.jobs.task("flaky", flaky)
+    async with b.transaction() as session:
+        await b.jobs.defer(session, "flaky", word="again")
+    await asyncio.wait_for(done.wait(), 30)
+    assert runs == ["again", "again"]
+
+
+async def test_two_runs_of_one_media_job_emit_media_ready_once(
+    b: Backends, make_users: MakeUsers, tmp_path: Path
+) -> None:
+    """As when a worker presumed dead was only slow: both runs process, one result stands."""
+    (alice,) = await make_users("jobs", 1)
+    wav = tmp_path / "long.wav"
+    wav.write_bytes(wav_bytes(3))
+    sha = hashlib.sha256(wav.read_bytes()).hexdigest()
+    await b.store.put_file(blob_key(sha), wav)
+    media = Media(
+        id=new_id(),
+        uploader_id=alice.id,
+        kind="audio",
+        state="processing",
+        filename="long.wav",
+        source_sha256=sha,
+        source_size=wav.stat().st_size,
+        source_content_type="audio/wav",
+        original_key=blob_key(sha),
+        created_at=utcnow(),
+    )
+    async with b.transaction() as session:
+        session.add(media)
+
+    await asyncio.gather(process_media_job(b, media.id), process_media_job(b, media.id))
+
+    async with b.read() as session:
+        row = await session.get(Media, media.id)
+        ready_events = await session.scalar(
+            select(func.count())
+            .select_from(Event)
+            .where(Event.user_id == alice.id, Event.type == "media.ready")
+        )
+    assert row is not None and row.state == "ready"
+    assert row.duration_ms is not None and abs(row.duration_ms - 3000) <= 60
+    assert ready_events == 1
