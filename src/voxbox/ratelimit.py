@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class RateLimiter(Protocol):
@@ -45,19 +46,51 @@ class MemoryRateLimiter:
 
 
 class RedisRateLimiter:
+    """Counters in Redis, exact across workers. The hits of every request of this process go
+    to Redis together: one round trip (one MULTI) carries all that arrived while the last
+    was in flight, so a busy worker does not pay a round trip per send."""
+
     def __init__(self, url: str, prefix: str) -> None:
         import redis.asyncio as redis
 
         self._redis = redis.from_url(url)
         self.prefix = f"{prefix}:rl:"
+        self._pending: list[tuple[str, int, asyncio.Future[tuple[int, int]]]] = []
+        self._sender: asyncio.Task[None] | None = None
 
     async def hit(self, key: str, window: int) -> tuple[int, int]:
+        done: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
+        self._pending.append((self.prefix + key, window, done))
+        if self._sender is None:
+            self._sender = asyncio.create_task(self._send(), name="rate-limit-hits")
+        return await done
+
+    async def _send(self) -> None:
+        """Send what is pending, round after round, until nothing is."""
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    results = await self._count(batch)
+                except Exception as exc:
+                    for _, _, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                    continue
+                for i, (_, _, done) in enumerate(batch):
+                    count, _, ttl = results[3 * i : 3 * i + 3]
+                    if not done.done():  # its request may have gone away
+                        done.set_result((int(count), max(int(ttl), 1)))
+        finally:
+            self._sender = None
+
+    async def _count(self, batch: list[tuple[str, int, Any]]) -> list[Any]:
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(self.prefix + key)
-            pipe.expire(self.prefix + key, window, nx=True)
-            pipe.ttl(self.prefix + key)
-            count, _, ttl = await pipe.execute()
-        return int(count), max(int(ttl), 1)
+            for key, window, _ in batch:
+                pipe.incr(key)
+                pipe.expire(key, window, nx=True)
+                pipe.ttl(key)
+            return list(await pipe.execute())
 
     async def peek(self, key: str, window: int) -> tuple[int, int]:
         async with self._redis.pipeline(transaction=False) as pipe:

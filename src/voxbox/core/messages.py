@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -182,8 +183,10 @@ async def check_send_rate(b: Backends, sender: Principal) -> None:
     """A burst and an hourly rate of messages per user (sends and forwards); 429 past either."""
     limits = b.settings.limits
     windows = ((limits.send_burst_seconds, limits.send_burst), (3600, limits.sends_per_hour))
-    for window, most in windows:
-        count, retry = await b.limiter.hit(f"send:{sender.id}:{window}", window)
+    hits = await asyncio.gather(
+        *(b.limiter.hit(f"send:{sender.id}:{window}", window) for window, _ in windows)
+    )
+    for (window, most), (count, retry) in zip(windows, hits, strict=True):
         if count > most:
             raise RateLimited(f"Too many messages: at most {most} in {window} s.", retry)
 
