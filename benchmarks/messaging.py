@@ -388,15 +388,108 @@ class Profiler:
             await end_process(self.proc, signal.SIGINT, 30)
 
 
+# Label values are quoted and may hold braces (route="/api/v1/chats/{chat_id}/messages").
+_SAMPLE = re.compile(
+    r'^(?P<key>[a-zA-Z_:][\w:]*(?:\{(?:[^"}]|"(?:[^"\\]|\\.)*")*\})?) (?P<value>\S+)$'
+)
+
+
+async def scrape(http: httpx.AsyncClient) -> dict[str, float]:
+    """A server's /metrics, as {sample name with its labels: value}."""
+    r = await http.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    r.raise_for_status()
+    found: dict[str, float] = {}
+    for line in r.text.splitlines():
+        m = _SAMPLE.match(line)
+        if m is not None:
+            with contextlib.suppress(ValueError):
+                found[m.group("key")] = float(m.group("value"))
+    return found
+
+
+# The write path's lock hold and commit times (PostgreSQL), summed over the workers.
+_LOCK_METRICS = {
+    "pg_user_lock_held_ms": "voxbox_user_lock_held_seconds",
+    "pg_commit_ms": "voxbox_write_commit_seconds",
+}
+
+
+async def _lock_totals(workers: Sequence[Server]) -> dict[str, tuple[float, float]]:
+    totals = {name: (0.0, 0.0) for name in _LOCK_METRICS}
+    for worker in workers:
+        async with httpx.AsyncClient(base_url=worker.base, timeout=10) as http:
+            found = await scrape(http)
+        for name, metric in _LOCK_METRICS.items():
+            total, count = totals[name]
+            totals[name] = (
+                total + found.get(f"{metric}_sum", 0.0),
+                count + found.get(f"{metric}_count", 0.0),
+            )
+    return totals
+
+
+class WaitSampler:
+    """What the deployment's PostgreSQL sessions are doing, sampled every ``interval`` seconds
+    from ``pg_stat_activity`` during a phase: how many wait for a row lock (``Lock``: the hot
+    recipient's user row, whose ``last_seq`` hands out seqs), how many wait for their commit
+    to reach the disk (``WALSync``, ``WALWrite``, and the ``WALWrite`` lock of group commit),
+    and how many are running a statement. Averages over the samples: a session that spends
+    half the phase waiting for a row lock counts 0.5."""
+
+    _QUERY = """
+        SELECT count(*) FILTER (WHERE wait_event_type = 'Lock') AS row_lock,
+               count(*) FILTER (WHERE wait_event IN ('WALSync', 'WALWrite')) AS commit,
+               count(*) FILTER (WHERE wait_event IS NULL) AS running
+          FROM pg_stat_activity
+         WHERE datname = $1 AND state = 'active' AND pid <> pg_backend_pid()
+    """
+
+    def __init__(self, admin_url: str, database: str, interval: float = 0.005) -> None:
+        self.admin_url, self.database, self.interval = admin_url, database, interval
+        self.samples: list[tuple[int, int, int]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        import asyncpg
+
+        conn = await asyncio.wait_for(asyncpg.connect(self.admin_url), 10)
+        self._task = asyncio.create_task(self._run(conn))
+
+    async def _run(self, conn: Any) -> None:
+        try:
+            while True:
+                row = await conn.fetchrow(self._QUERY, self.database)
+                self.samples.append((row["row_lock"], row["commit"], row["running"]))
+                await asyncio.sleep(self.interval)
+        finally:
+            await conn.close()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def as_dict(self) -> dict[str, float]:
+        n = max(len(self.samples), 1)
+        return {
+            "pg_row_lock_waiters": round(sum(s[0] for s in self.samples) / n, 2),
+            "pg_commit_waiters": round(sum(s[1] for s in self.samples) / n, 2),
+            "pg_running": round(sum(s[2] for s in self.samples) / n, 2),
+        }
+
+
 @dataclass
 class Phase:
-    """Wall clock and CPU use of a measured phase."""
+    """Wall clock and CPU use of a measured phase (and, on PostgreSQL, what its sessions
+    waited for)."""
 
     wall: float = 0.0
     server_cpu: float = 0.0
     server_sys_cpu: float = 0.0
     server_loop_cpu: float = 0.0
     client_cpu: float = 0.0
+    waits: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, float]:
         wall = self.wall or math.nan
@@ -406,6 +499,7 @@ class Phase:
             "server_sys_cpu_pct": round(100 * self.server_sys_cpu / wall, 1),
             "server_loop_cpu_pct": round(100 * self.server_loop_cpu / wall, 1),
             "client_cpu_pct": round(100 * self.client_cpu / wall, 1),
+            **self.waits,
         }
 
 
@@ -424,7 +518,13 @@ async def measured(ctx: RunContext, name: str) -> AsyncIterator[Phase]:
         for profiler in profilers:
             await profiler.start()
     phase = Phase()
-    pids = [w.pid for w in ctx.workers] or [ctx.server.pid]
+    sampler = None
+    workers = ctx.workers or [ctx.server]
+    if ctx.server.shared_database is not None:
+        sampler = WaitSampler(ctx.server.config.pg_admin_url, ctx.server.shared_database)
+        await sampler.start()
+        locks_before = await _lock_totals(workers)
+    pids = [w.pid for w in workers]
     before = [process_cpu(pid) for pid in pids]
     client0, wall0 = time.process_time(), time.perf_counter()
     try:
@@ -436,6 +536,14 @@ async def measured(ctx: RunContext, name: str) -> AsyncIterator[Phase]:
         phase.server_cpu = sum(a[0] - b[0] for a, b in zip(after, before, strict=True))
         phase.server_sys_cpu = sum(a[1] - b[1] for a, b in zip(after, before, strict=True))
         phase.server_loop_cpu = sum(a[2] - b[2] for a, b in zip(after, before, strict=True))
+        if sampler is not None:
+            await sampler.stop()
+            phase.waits = sampler.as_dict()
+            locks_after = await _lock_totals(workers)
+            for name, (total, count) in locks_after.items():
+                total0, count0 = locks_before[name]
+                if count > count0:  # the mean over the phase's transactions
+                    phase.waits[name] = round(1000 * (total - total0) / (count - count0), 2)
         for profiler in profilers:
             await profiler.stop()
 

@@ -39,7 +39,6 @@ import hashlib
 import json
 import math
 import os
-import re
 import shutil
 import statistics
 import sys
@@ -59,13 +58,13 @@ import httpx
 import numpy as np
 
 from messaging import (
-    METRICS_TOKEN,
     Profiler,
     Server,
     ServerConfig,
     machine_info,
     percentile,
     process_cpu,
+    scrape,
 )
 
 API = "/api/v1"
@@ -197,24 +196,6 @@ def make_recording(seconds: float, seed: int) -> bytes:
 
 # --------------------------------------------------------------------------------------------
 # the server's metrics
-
-# Label values are quoted and may hold braces (route="/api/v1/chats/{chat_id}/messages").
-_SAMPLE = re.compile(
-    r'^(?P<key>[a-zA-Z_:][\w:]*(?:\{(?:[^"}]|"(?:[^"\\]|\\.)*")*\})?) (?P<value>\S+)$'
-)
-
-
-async def scrape(http: httpx.AsyncClient) -> dict[str, float]:
-    r = await http.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
-    r.raise_for_status()
-    found: dict[str, float] = {}
-    for line in r.text.splitlines():
-        m = _SAMPLE.match(line)
-        if m is not None:
-            with contextlib.suppress(ValueError):
-                found[m.group("key")] = float(m.group("value"))
-    return found
-
 
 PATHS = ("streamed", "remux", "transcode")
 

@@ -34,6 +34,17 @@ WRITE_BATCH_SECONDS = Histogram(
     "Time one batch of the write path takes to commit",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )
+WRITE_COMMIT_SECONDS = Histogram(
+    "voxbox_write_commit_seconds",
+    "The COMMIT of one transaction of the write path (PostgreSQL)",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
+USER_LOCK_HELD_SECONDS = Histogram(
+    "voxbox_user_lock_held_seconds",
+    "How long a transaction of the write path held users' rows (their seqs) locked, from the "
+    "lock to the end of its commit (PostgreSQL)",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
 PASSWORD_HASHES = Counter(
     "voxbox_password_hashes_total",
     "argon2 computations (a registration's hash, a login's check), by kind",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from voxbox.core.views import (
     ReceiptOut,
     SessionEndedOut,
 )
+from voxbox.db.engine import USER_LOCKS_AT
 from voxbox.db.models import Event, User
 from voxbox.db.queries import bind_value, insert_rows
 from voxbox.events.bus import Envelope, EventBus
@@ -104,8 +106,12 @@ def lock_user_rows(conn: Connection, user_ids: Iterable[str]) -> dict[str, int]:
     conflict with the ``KEY SHARE`` locks foreign-key inserts take. SQLite needs none (one
     writer at a time).
     """
-    statement = _USER_SEQS if conn.dialect.name == "sqlite" else _LOCK_USER_SEQS
-    return {uid: int(seq) for uid, seq in conn.execute(statement, {"ids": sorted(set(user_ids))})}
+    sqlite = conn.dialect.name == "sqlite"
+    rows = conn.execute(_USER_SEQS if sqlite else _LOCK_USER_SEQS, {"ids": sorted(set(user_ids))})
+    seqs = {uid: int(seq) for uid, seq in rows}
+    if not sqlite:
+        conn.info.setdefault(USER_LOCKS_AT, time.perf_counter())  # see Database.run_write
+    return seqs
 
 
 def append_events(conn: Connection, events: Sequence[NewEvent]) -> list[Envelope]:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,10 +22,15 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from voxbox.metrics import USER_LOCK_HELD_SECONDS, WRITE_COMMIT_SECONDS
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 CHECKPOINT_SECONDS = 1.0
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+# Set in a connection's info when a transaction locks users' rows (``core.events``), so the
+# write path can tell how long it held them.
+USER_LOCKS_AT = "voxbox_user_locks_at"
 
 
 class Transact(Protocol):
@@ -190,7 +196,16 @@ class Database:
             async with self.write_gate():
                 return await self._sqlite_writer.run(fn)
         async with self.engine.begin() as conn:
-            return await conn.run_sync(fn)
+            info = conn.info
+            info.pop(USER_LOCKS_AT, None)
+            result = await conn.run_sync(fn)
+            committing = time.perf_counter()
+        done = time.perf_counter()
+        WRITE_COMMIT_SECONDS.observe(done - committing)
+        locked_at = info.pop(USER_LOCKS_AT, None)
+        if locked_at is not None:
+            USER_LOCK_HELD_SECONDS.observe(done - locked_at)
+        return result
 
     async def on_writer(self, fn: Callable[[Transact], T]) -> T:
         """SQLite only: run ``fn`` on the writer thread, under the write gate, with a function
