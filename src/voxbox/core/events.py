@@ -6,10 +6,10 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, cast, get_args
+from typing import Literal, cast, get_args
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, Table, bindparam, select, update
+from sqlalchemy import Connection, Table, bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -95,6 +95,28 @@ _SET_LAST_SEQ = (
 )
 # an event for each member of a group: inserted through the driver (db/queries.insert_rows)
 _EVENT_COLUMNS = ("user_id", "seq", "type", "data", "message_id", "created_at")
+# PostgreSQL's whole append: lock the users in id order, advance their seqs, insert the events
+# numbered from the seqs found under the locks.
+_APPEND_LOCKED = text("""
+WITH wanted AS (
+    SELECT id, n FROM unnest(CAST(:uids AS varchar[]), CAST(:counts AS integer[])) AS w(id, n)
+), locked AS (
+    SELECT users.id, users.last_seq, wanted.n FROM users JOIN wanted ON wanted.id = users.id
+     ORDER BY users.id
+       FOR NO KEY UPDATE OF users
+), advanced AS (
+    UPDATE users SET last_seq = locked.last_seq + locked.n FROM locked
+     WHERE users.id = locked.id
+    RETURNING users.id, locked.last_seq AS base
+)
+INSERT INTO events (user_id, seq, type, data, message_id, created_at)
+SELECT e.user_id, advanced.base + e.place, e.type, e.data, e.message_id, :now
+  FROM unnest(CAST(:e_users AS varchar[]), CAST(:e_places AS integer[]),
+              CAST(:e_types AS varchar[]), CAST(:e_data AS text[]),
+              CAST(:e_messages AS varchar[])) AS e(user_id, place, type, data, message_id)
+  JOIN advanced ON advanced.id = e.user_id
+RETURNING user_id, seq
+""").bindparams(bindparam("now", type_=EVENTS.c.created_at.type))
 
 
 def lock_user_rows(conn: Connection, user_ids: Iterable[str]) -> dict[str, int]:
@@ -118,30 +140,70 @@ def append_events(conn: Connection, events: Sequence[NewEvent]) -> list[Envelope
     """Append events to users' logs, in the given order per user; returns the envelopes to
     publish once the transaction has committed.
 
-    Seqs are allocated by reading the users' ``last_seq`` under their row locks and setting it
-    once per user for the whole batch. This is the one implementation: the batched writer calls
-    it on its connection, ``log_events`` on a session's.
+    Each user's events take the next seqs after its ``last_seq``, which is advanced once per
+    user for the whole batch. This is the one implementation: the batched writer calls it on its
+    connection, ``log_events`` on a session's. Call it last in a transaction: on PostgreSQL it
+    locks the users' rows (in id order, ``FOR NO KEY UPDATE``, which does not conflict with the
+    ``KEY SHARE`` locks of foreign-key inserts), advances their seqs and inserts the events in
+    one statement, so a hot recipient's row is held for that statement and the commit only.
     """
     per_event = [(sorted(set(e.user_ids)), e) for e in events]
     counts: Counter[str] = Counter(uid for uids, _ in per_event for uid in uids)
     if not counts:
         return []
-    next_seq = {uid: last + 1 for uid, last in lock_user_rows(conn, counts).items()}
-    now = bind_value(conn, EVENTS.c.created_at, utcnow())
-    rows: list[tuple[Any, ...]] = []
-    envelopes = []
+    # Each event's place in its users' runs: 1 for a user's first event of the batch, 2 ...
+    placed: Counter[str] = Counter()
+    rows: list[tuple[str, int, str, str, str | None]] = []
+    events_out: list[tuple[str, str, list[tuple[str, int]]]] = []
     for uids, event in per_event:
         payload = _checked(event.type, event.data)
-        seqs = []
+        places = []
         for uid in uids:
-            seq = next_seq[uid]
-            next_seq[uid] = seq + 1
-            seqs.append((uid, seq))
-            rows.append((uid, seq, event.type, payload, event.message_id, now))
-        envelopes.append(Envelope(event.type, payload, tuple(seqs)))
-    conn.execute(_SET_LAST_SEQ, [{"uid": uid, "seq": seq - 1} for uid, seq in next_seq.items()])
-    insert_rows(conn, EVENTS, _EVENT_COLUMNS, rows)
-    return envelopes
+            placed[uid] += 1
+            places.append((uid, placed[uid]))
+            rows.append((uid, placed[uid], event.type, payload, event.message_id))
+        events_out.append((event.type, payload, places))
+    if conn.dialect.name == "postgresql":
+        before = _append_locked(conn, counts, rows)
+    else:  # SQLite: one writer at a time, nothing to lock
+        before = lock_user_rows(conn, counts)
+        now = bind_value(conn, EVENTS.c.created_at, utcnow())
+        conn.execute(_SET_LAST_SEQ, [{"uid": u, "seq": before[u] + n} for u, n in counts.items()])
+        insert_rows(
+            conn,
+            EVENTS,
+            _EVENT_COLUMNS,
+            [(uid, before[uid] + place, *rest, now) for uid, place, *rest in rows],
+        )
+    return [
+        Envelope(type, payload, tuple((uid, before[uid] + place) for uid, place in places))
+        for type, payload, places in events_out
+    ]
+
+
+def _append_locked(
+    conn: Connection, counts: Counter[str], rows: list[tuple[str, int, str, str, str | None]]
+) -> dict[str, int]:
+    """PostgreSQL: lock, advance and insert in one statement; each user's seq before it."""
+    users, places, types, payloads, message_ids = zip(*rows, strict=True)
+    inserted = conn.execute(
+        _APPEND_LOCKED,
+        {
+            "uids": list(counts),
+            "counts": list(counts.values()),
+            "e_users": list(users),
+            "e_places": list(places),
+            "e_types": list(types),
+            "e_data": list(payloads),
+            "e_messages": list(message_ids),
+            "now": utcnow(),
+        },
+    )
+    before: dict[str, int] = {}
+    for uid, seq in inserted:
+        before[uid] = min(before.get(uid, seq), seq)
+    conn.info.setdefault(USER_LOCKS_AT, time.perf_counter())  # see Database.run_write
+    return {uid: first - 1 for uid, first in before.items()}
 
 
 async def lock_users(session: AsyncSession, user_ids: Iterable[str]) -> None:
