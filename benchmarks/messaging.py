@@ -1146,7 +1146,48 @@ async def scenario_fanout(ctx: RunContext) -> dict[str, Any]:
         await close_users(users)
 
 
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
+    fields = [float(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    ticks = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields) - idle) / ticks, sum(fields) / ticks
+
+
+async def scenario_idle(ctx: RunContext) -> dict[str, Any]:
+    """``--idle-sockets`` users connected and doing nothing for ``--idle-seconds``: what open
+    sockets cost by themselves (each reads its user's log every heartbeat). Reports the server's
+    CPU and the whole machine's (PostgreSQL and Redis included; run it on an otherwise idle
+    machine)."""
+    args, server = ctx.args, ctx.server
+    users = await register_users(server.base, "idle", args.idle_sockets, connections=1)
+    receivers: list[Receiver] = []
+    try:
+        receivers = await open_receivers(
+            server.ws_url, users, ack=True, compression=not args.no_compression
+        )
+        busy0, total0 = machine_busy()
+        async with measured(ctx, "idle") as phase:
+            await asyncio.sleep(args.idle_seconds)
+        busy1, total1 = machine_busy()
+        cores = os.cpu_count() or 1
+        machine_pct = 100 * cores * (busy1 - busy0) / (total1 - total0)
+        return {
+            "sockets": len(receivers),
+            **phase.as_dict(),
+            "machine_cpu_pct": round(machine_pct, 1),
+            "server_cpu_ms_per_socket_s": round(
+                1000 * phase.server_cpu / (len(receivers) * phase.wall), 4
+            ),
+            **receiver_health(receivers, server),
+        }
+    finally:
+        await asyncio.gather(*(r.close() for r in receivers))
+        await close_users(users)
+
+
 SCENARIOS: dict[str, Callable[[RunContext], Awaitable[dict[str, Any]]]] = {
+    "idle": scenario_idle,
     "latency": scenario_latency,
     "throughput": scenario_throughput,
     "fanout": scenario_fanout,
@@ -1155,6 +1196,13 @@ SCENARIOS: dict[str, Callable[[RunContext], Awaitable[dict[str, Any]]]] = {
 
 # Columns of the printed tables: (key, header).
 COLUMNS: dict[str, list[tuple[str, str]]] = {
+    "idle": [
+        ("sockets", "sockets"),
+        ("server_cpu_pct", "srv CPU%"),
+        ("machine_cpu_pct", "machine CPU%"),
+        ("server_cpu_ms_per_socket_s", "srv CPU ms/socket/s"),
+        ("reconnects", "reconn"),
+    ],
     "latency": [
         ("p50_ms", "p50 ms"),
         ("p95_ms", "p95 ms"),
@@ -1379,6 +1427,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "port: clients are split across them, receivers on another worker than their senders",
     )
     p.add_argument("--fanout-members", type=int, default=200)
+    p.add_argument("--idle-sockets", type=int, default=500, help="sockets of the idle scenario")
+    p.add_argument("--idle-seconds", type=float, default=30.0, help="how long they stay idle")
     p.add_argument("--fanout-messages", type=int, default=200)
     p.add_argument("--fanout-concurrency", type=int, default=4, help="POSTs in flight")
     p.add_argument("--warmup", type=int, default=50, help="messages before measuring")

@@ -37,6 +37,7 @@ from voxbox.core import media as media_core
 from voxbox.core import tasks
 from voxbox.core import uploads as uploads_core
 from voxbox.core.backends import Backends
+from voxbox.core.realtime import LogWatch
 from voxbox.core.workers import AckWriter, register_jobs
 from voxbox.timeutil import utcnow
 
@@ -63,9 +64,12 @@ def create_app(
             await uploads_core.reopen_stuck_uploads(backends, finishing_since=started)
         app.state.acks = AckWriter(backends)
         app.state.acks.start()
+        app.state.log_watch = LogWatch(backends)
+        app.state.log_watch.start()
         try:
             yield
         finally:
+            await app.state.log_watch.close()
             await app.state.acks.close()
             await backends.close()
 

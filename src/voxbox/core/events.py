@@ -266,3 +266,9 @@ async def events_after(
 async def latest_seq(session: AsyncSession, user_id: str) -> int:
     seq = await session.scalar(select(User.last_seq).where(User.id == user_id))
     return int(seq or 0)
+
+
+async def latest_seqs(session: AsyncSession, user_ids: Sequence[str]) -> dict[str, int]:
+    """``latest_seq`` of several users at once (those that exist)."""
+    rows = await session.execute(select(User.id, User.last_seq).where(User.id.in_(user_ids)))
+    return {uid: int(seq or 0) for uid, seq in rows.all()}

@@ -6,16 +6,19 @@ reordered or dropped something) is filled from the log, so the client gets every
 exactly once, in order.
 
 The bus is not trusted to bring everything: a worker may die between its commit and its
-publish, and a Redis connection may drop. So every ``limits.heartbeat_seconds`` a stream reads
-the user's latest seq and sends what it has not (then, on a WebSocket, a ``heartbeat`` frame
-with the seq it has sent up to); and it reads the log at once on a ``log.check`` (a retried
-send that found its message committed) or when the bus reconnects.
+publish, and a Redis connection may drop. So every ``limits.heartbeat_seconds`` the process's
+``LogWatch`` reads, in one query, the latest seq of every user with a stream here, and the
+streams of users whose log is past what their streams have seen read it; every WebSocket also
+gets a ``heartbeat`` frame with the seq it has sent up to. A stream also reads its log at once
+on a ``log.check`` (a retried send that found its message committed) or when the bus
+reconnects.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Literal
@@ -23,13 +26,16 @@ from typing import Literal
 from voxbox.core.access import access_chat, active_member_ids, check_active
 from voxbox.core.backends import Backends
 from voxbox.core.errors import Invalid
-from voxbox.core.events import events_after, latest_seq, publish_ephemeral
+from voxbox.core.events import events_after, latest_seq, latest_seqs, publish_ephemeral
 from voxbox.core.principal import Principal
 from voxbox.core.tokens import token_hash
 from voxbox.core.views import PresenceOut, SessionEndedOut
 from voxbox.events.bus import LOG_CHECK_FRAME, Subscription
 
+log = logging.getLogger(__name__)
+
 REPLAY_PAGE = 1000
+WATCH_PAGE = 1000  # users per query of the LogWatch
 # The highest position (seq) a client may resume from or ack. JavaScript numbers hold integers
 # exactly up to 2^53, and the web app starts a new device at 2^53 - 1; anything higher is not a
 # position at all (and would overflow the database's 64-bit integers).
@@ -66,11 +72,21 @@ class EventStream:
     ) -> None:
         self._b = b
         self._sub = sub
-        self.last_seq = after
+        self._last_seq = after
         self._token_hash = token_hash
         self._beats = beats  # heartbeat frames (WebSocket); a long-poll only catches up
         self._every = b.settings.limits.heartbeat_seconds
         self._next_beat = asyncio.get_running_loop().time() + self._every
+
+    @property
+    def last_seq(self) -> int:
+        """The seq the stream has sent up to."""
+        return self._last_seq
+
+    @last_seq.setter
+    def last_seq(self, seq: int) -> None:
+        self._last_seq = seq
+        self._sub.seen = max(self._sub.seen, seq)
 
     async def replay(self) -> AsyncIterator[list[str]]:
         """Pages of logged frames after the client's seq, up to now."""
@@ -90,7 +106,7 @@ class EventStream:
             latest = await latest_seq(session, self._sub.user_id)
         if self.last_seq <= latest:
             return False
-        self.last_seq = latest
+        self.last_seq = self._sub.seen = latest
         return True
 
     async def latest(self) -> int:
@@ -107,13 +123,10 @@ class EventStream:
                 try:
                     async with asyncio.timeout_at(self._next_beat):
                         seq, frame = await self._sub.queue.get()
-                except TimeoutError:
+                except TimeoutError:  # the LogWatch reads the log for it when it is behind
                     self._next_beat = loop.time() + self._every
-                    frames = await self._catch_up()
                     if self._beats:
-                        frames.append(json.dumps({"type": "heartbeat", "seq": self.last_seq}))
-                    if frames:
-                        return frames
+                        return [json.dumps({"type": "heartbeat", "seq": self.last_seq})]
                     continue
             else:
                 seq, frame = self._sub.queue.get_nowait()
@@ -127,8 +140,8 @@ class EventStream:
         """What the log holds past the last seq sent (at most a page; the rest at once next)."""
         async with self._b.read() as session:
             missed = await events_after(session, self._sub.user_id, self.last_seq, REPLAY_PAGE)
-        if len(missed) == REPLAY_PAGE:
-            self._next_beat = asyncio.get_running_loop().time()
+        if len(missed) == REPLAY_PAGE:  # read on right after sending this page
+            self._sub.offer(None, LOG_CHECK_FRAME)
         if missed:
             self.last_seq = missed[-1][0]
         return [frame for _, frame in missed]
@@ -154,6 +167,45 @@ class EventStream:
             )
         self.last_seq = seq
         return [f for _, f in missed]
+
+
+class LogWatch:
+    """The backstop of live delivery, for the whole process: every heartbeat, one query per
+    ``WATCH_PAGE`` users reads the latest seq of every user with a stream here; the streams of
+    those whose log is past what the bus brought them read it (``check_logs``). So a committed
+    event reaches an open socket within a heartbeat whatever the bus lost, at the cost of one
+    query per heartbeat, not one per socket."""
+
+    def __init__(self, b: Backends) -> None:
+        self._b = b
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="log-watch")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._b.settings.limits.heartbeat_seconds)
+            try:
+                await self.check()
+            except Exception:
+                log.exception("reading the latest seqs of this process's streams failed")
+
+    async def check(self) -> None:
+        seen = self._b.bus.seen_seqs()
+        users = list(seen)
+        behind: set[str] = set()
+        for start in range(0, len(users), WATCH_PAGE):
+            async with self._b.read() as session:
+                latest = await latest_seqs(session, users[start : start + WATCH_PAGE])
+            behind.update(uid for uid, seq in latest.items() if seq > seen[uid])
+        if behind:
+            self._b.bus.check_logs(behind)
 
 
 @asynccontextmanager

@@ -53,17 +53,23 @@ class Envelope:
 
 @dataclass(eq=False)
 class Subscription:
-    """A live connection's inbox: frames as (seq or None, text). Overflow ends the stream."""
+    """A live connection's inbox: frames as (seq or None, text). Overflow ends the stream.
+
+    ``seen`` is the highest seq it was offered or its stream read from the log: a user whose
+    log is past it has an event the bus did not bring (see ``seen_seqs``)."""
 
     user_id: str
     maxsize: int
     queue: asyncio.Queue[tuple[int | None, str]] = field(init=False)
     overflowed: bool = False
+    seen: int = 0
 
     def __post_init__(self) -> None:
         self.queue = asyncio.Queue(self.maxsize)
 
     def offer(self, seq: int | None, frame: str) -> None:
+        if seq is not None and seq > self.seen:
+            self.seen = seq
         try:
             self.queue.put_nowait((seq, frame))
         except asyncio.QueueFull:
@@ -77,6 +83,8 @@ class EventBus(Protocol):
     async def publish(self, envelope: Envelope) -> None: ...
     def subscribe(self, user_id: str, maxsize: int) -> Subscription: ...
     def unsubscribe(self, sub: Subscription) -> None: ...
+    def seen_seqs(self) -> dict[str, int]: ...
+    def check_logs(self, user_ids: set[str] | None = None) -> None: ...
     async def broadcast(self, message: str) -> None:
         """Tell every process of the deployment (this one too): its ``on_broadcast`` handlers."""
 
@@ -109,6 +117,10 @@ class _LocalSubscribers:
             if user_ids is None or user_id in user_ids:
                 for sub in subs:
                     sub.offer(None, LOG_CHECK_FRAME)
+
+    def seen_seqs(self) -> dict[str, int]:
+        """Each user with a subscription here: the highest seq all of them have seen."""
+        return {user_id: min(sub.seen for sub in subs) for user_id, subs in self._subs.items()}
 
     def subscribe(self, user_id: str, maxsize: int) -> Subscription:
         sub = Subscription(user_id, maxsize)
