@@ -448,12 +448,18 @@ class WaitSampler:
         self.admin_url, self.database, self.interval = admin_url, database, interval
         self.samples: list[tuple[int, int, int]] = []
         self._task: asyncio.Task[None] | None = None
+        self._size_before = 0
+        self.grown = 0  # bytes the database grew by during the phase
 
     async def start(self) -> None:
         import asyncpg
 
         conn = await asyncio.wait_for(asyncpg.connect(self.admin_url), 10)
+        self._size_before = await self._database_size(conn)
         self._task = asyncio.create_task(self._run(conn))
+
+    async def _database_size(self, conn: Any) -> int:
+        return int(await conn.fetchval("SELECT pg_database_size($1)", self.database))
 
     async def _run(self, conn: Any) -> None:
         try:
@@ -462,6 +468,7 @@ class WaitSampler:
                 self.samples.append((row["row_lock"], row["commit"], row["running"]))
                 await asyncio.sleep(self.interval)
         finally:
+            self.grown = await self._database_size(conn) - self._size_before
             await conn.close()
 
     async def stop(self) -> None:
@@ -476,6 +483,7 @@ class WaitSampler:
             "pg_row_lock_waiters": round(sum(s[0] for s in self.samples) / n, 2),
             "pg_commit_waiters": round(sum(s[1] for s in self.samples) / n, 2),
             "pg_running": round(sum(s[2] for s in self.samples) / n, 2),
+            "pg_database_grew_bytes": self.grown,
         }
 
 
@@ -984,6 +992,7 @@ async def scenario_throughput(ctx: RunContext) -> dict[str, Any]:
             **stats.as_dict(),
             "accepted_per_s": round(accepted / (last_accept - first_send), 1),
             "server_cpu_ms_per_msg": round(1000 * phase.server_cpu / max(accepted, 1), 3),
+            "db_bytes_per_msg": round(phase.waits.get("pg_database_grew_bytes", 0) / accepted),
             "all_received_s": round(last_arrival - first_send, 3),
             "delivered_per_s": round(rx.got_expected / (last_arrival - first_send), 1),
             "post_p50_ms": ms(percentile(rtts, 50)),
