@@ -82,8 +82,6 @@ def libpq_url(database_url: str) -> str:
 
 
 class PostgresJobs(JobQueue):
-    durable = True
-
     def __init__(self, database_url: str, options: JobOptions) -> None:
         super().__init__(options)
         self._app = procrastinate.App(

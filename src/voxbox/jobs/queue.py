@@ -61,8 +61,6 @@ class JobRow:
 
 
 class JobQueue(ABC):
-    durable: bool  # whether a deferred job survives the process that deferred it
-
     def __init__(self, options: JobOptions) -> None:
         self.options = options
         self.local = LocalRunner()  # work that cannot leave this process
@@ -105,7 +103,6 @@ class JobQueue(ABC):
 
 
 class InProcessJobs(JobQueue):
-    durable = False
     _PENDING = "voxbox_pending_jobs"
 
     def __init__(self, options: JobOptions) -> None:
