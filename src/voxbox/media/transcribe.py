@@ -1,0 +1,160 @@
+"""Speech to text for voice notes: decode, resample, normalize, split on silences, recognize.
+
+Pure and synchronous like the rest of ``media``: a file in, a ``Transcript`` out. The engine is
+pluggable (``Engine``); ``PocketsphinxEngine`` works offline with the English model its wheel
+ships, so nothing is downloaded. An engine is not thread-safe: each holds a lock, and the server
+runs one transcription at a time per engine (in a worker thread).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import av
+import numpy as np
+
+from voxbox.media.errors import InvalidMedia
+
+RATE = 16_000  # what speech models take
+FRAME_MS = 10  # pocketsphinx's frame rate: 100 a second
+_LEVEL = 0.3  # normalized speech peaks at this fraction of full scale
+_WINDOW_MS = 30  # the silence detector's window
+_MIN_SILENCE_MS = 500  # a pause at least this long may end an utterance
+_MIN_UTTERANCE_S = 4.0  # shorter pieces keep going into the next (the model wants context)
+_MAX_UTTERANCE_S = 20.0  # longer ones are cut at their quietest pause
+_FLOOR_DB = 40.0  # mean power (dB of int16 units) below which a window holds nothing (-50 dBFS)
+
+
+@dataclass(frozen=True)
+class Word:
+    w: str
+    start_ms: int
+    end_ms: int
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    language: str
+    words: list[Word]
+
+
+class Engine(Protocol):
+    language: str
+
+    def recognize(self, pcm: np.ndarray) -> list[Word]:
+        """The words of one utterance (16 kHz mono int16), timed from its start."""
+        ...
+
+
+def transcribe(path: Path, engine: Engine) -> Transcript:
+    """The transcript of the speech in the audio file at ``path`` (any format PyAV reads)."""
+    pcm = normalize(speech_pcm(path))
+    words: list[Word] = []
+    for start, end in utterances(pcm):
+        offset = start * 1000 // RATE
+        words += [
+            Word(word.w, word.start_ms + offset, word.end_ms + offset)
+            for word in engine.recognize(pcm[start:end])
+        ]
+    return Transcript(" ".join(word.w for word in words), engine.language, words)
+
+
+def speech_pcm(path: Path) -> np.ndarray:
+    """The file's first audio stream as 16 kHz mono int16 samples."""
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=RATE)
+    pieces: list[np.ndarray] = []
+    try:
+        with av.open(str(path)) as container:
+            for frame in container.decode(audio=0):
+                pieces += [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
+            pieces += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+    except (av.FFmpegError, ValueError, IndexError) as exc:
+        raise InvalidMedia(f"cannot decode the audio for a transcript: {exc}") from exc
+    return np.concatenate(pieces).astype(np.int16) if pieces else np.zeros(0, np.int16)
+
+
+def normalize(pcm: np.ndarray) -> np.ndarray:
+    """Scale so that speech peaks (the 99.9th percentile, not a lone click) reach ``_LEVEL``."""
+    if pcm.size == 0:
+        return pcm
+    x = pcm.astype(np.float32)
+    peak = float(np.percentile(np.abs(x), 99.9))
+    if peak < 1.0:
+        return pcm
+    return np.clip(x * (_LEVEL * 32767 / peak), -32768, 32767).astype(np.int16)
+
+
+def utterances(pcm: np.ndarray) -> list[tuple[int, int]]:
+    """Sample ranges to recognize one at a time: cut in the middle of pauses of at least
+    ``_MIN_SILENCE_MS``, into pieces of ``_MIN_UTTERANCE_S`` to ``_MAX_UTTERANCE_S`` where the
+    pauses allow. A pause is a run of windows quieter than the noise floor + 10 dB; a piece
+    with no window above ``_FLOOR_DB`` is left out (a recognizer hears words in silence)."""
+    window = RATE * _WINDOW_MS // 1000
+    n = pcm.size // window
+    if n == 0:
+        return [(0, pcm.size)] if pcm.size else []
+    frames = pcm[: n * window].astype(np.float32).reshape(n, window)
+    db = 10 * np.log10(np.mean(frames**2, axis=1) + 1.0)
+    quiet = db < np.percentile(db, 10) + 10.0
+    pauses = _runs(quiet, _MIN_SILENCE_MS // _WINDOW_MS)  # (first window, past last)
+    cuts = [((a + b) // 2) * window for a, b in pauses if a > 0 and b < n]
+    ranges, start = [], 0
+    for cut in cuts:
+        if (cut - start) / RATE >= _MIN_UTTERANCE_S:
+            ranges.append((start, cut))
+            start = cut
+    ranges.append((start, pcm.size))
+    pieces = [piece for r in ranges for piece in _at_most(r, db, window)]
+    return [(a, b) for a, b in pieces if np.any(db[a // window : -(-b // window)] > _FLOOR_DB)]
+
+
+def _runs(flags: np.ndarray, min_length: int) -> list[tuple[int, int]]:
+    """[start, end) of the runs of True at least ``min_length`` long."""
+    edges = np.diff(np.concatenate(([0], flags.astype(np.int8), [0])))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return [(int(a), int(b)) for a, b in zip(starts, ends, strict=True) if b - a >= min_length]
+
+
+def _at_most(piece: tuple[int, int], db: np.ndarray, window: int) -> list[tuple[int, int]]:
+    """``piece`` cut at its quietest window until no part is longer than the maximum."""
+    start, end = piece
+    if (end - start) / RATE <= _MAX_UTTERANCE_S:
+        return [piece]
+    lo = start // window + int(_MIN_UTTERANCE_S * 1000 / _WINDOW_MS)
+    hi = min(end // window, db.size) - int(_MIN_UTTERANCE_S * 1000 / _WINDOW_MS)
+    cut = (lo + int(np.argmin(db[lo:hi]))) * window if hi > lo else (start + end) // 2
+    return _at_most((start, cut), db, window) + _at_most((cut, end), db, window)
+
+
+_FILLERS = re.compile(r"^(<s>|</s>|<sil>|<unk>|\[.*\])$")
+_ALTERNATE = re.compile(r"\(\d+\)$")  # "the(2)": the dictionary's second pronunciation
+
+
+class PocketsphinxEngine:
+    """CMU pocketsphinx with the US English model in its wheel."""
+
+    language = "en"
+
+    def __init__(self) -> None:
+        from pocketsphinx import Decoder  # its model loads in ~0.3 s: only when wanted
+
+        self._decoder = Decoder(samprate=RATE)
+        self._lock = threading.Lock()
+
+    def recognize(self, pcm: np.ndarray) -> list[Word]:
+        with self._lock:
+            decoder = self._decoder
+            decoder.start_utt()
+            decoder.process_raw(pcm.tobytes(), full_utt=True)
+            decoder.end_utt()
+            segments = [(s.word, s.start_frame, s.end_frame) for s in decoder.seg()]
+        return [
+            Word(_ALTERNATE.sub("", word), start * FRAME_MS, (end + 1) * FRAME_MS)
+            for word, start, end in segments
+            if not _FILLERS.match(word)
+        ]
