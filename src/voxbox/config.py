@@ -164,11 +164,12 @@ class JobSettings(BaseModel):
 
     concurrency: int = Field(2, ge=1, le=64)  # jobs one process runs at once
     # A process that runs jobs heartbeats every quarter of this; one silent this long is
-    # presumed dead, and its jobs run again elsewhere within another quarter.
+    # presumed dead, and its jobs are queued again within another quarter (and claimed within
+    # the 5 s a worker may wait between looks at the queue).
     lease_seconds: float = Field(20.0, ge=2, le=600)
     max_attempts: int = Field(5, ge=1, le=100)  # runs of a failing job, the first included
     shutdown_seconds: float = Field(10.0, ge=0)  # a stopping process lets its jobs end this long
-    keep_finished_hours: int = Field(7 * 24, ge=1)  # then succeeded jobs are forgotten
+    keep_finished_hours: int = Field(7 * 24, ge=1)  # then ended jobs are forgotten
     # When housekeeping runs (cron, UTC; a 6th field is seconds): expiring drafts and backups,
     # deleting unused blobs, forgetting old jobs. Once per time for the whole deployment.
     housekeeping_cron: str = "0 * * * *"

@@ -42,7 +42,7 @@ WRITE_COMMIT_SECONDS = Histogram(
 USER_LOCK_HELD_SECONDS = Histogram(
     "voxbox_user_lock_held_seconds",
     "How long a transaction of the write path held users' rows (their seqs) locked, from the "
-    "lock to the end of its commit (PostgreSQL)",
+    "end of the statement that locked them to the end of its commit (PostgreSQL)",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )
 PASSWORD_HASHES = Counter(

@@ -66,23 +66,30 @@ class RedisRateLimiter:
         return await done
 
     async def _send(self) -> None:
-        """Send what is pending, round after round, until nothing is."""
+        """Send what is pending, round after round, until nothing is. Every hit gets its
+        answer or an error, even when this is cancelled (at shutdown)."""
+        batch: list[tuple[str, int, asyncio.Future[tuple[int, int]]]] = []
         try:
             while self._pending:
                 batch, self._pending = self._pending, []
                 try:
                     results = await self._count(batch)
+                    answers = [
+                        (int(count), max(int(ttl), 1))
+                        for count, _, ttl in zip(*[iter(results)] * 3, strict=True)
+                    ]
                 except Exception as exc:
-                    for _, _, done in batch:
-                        if not done.done():
-                            done.set_exception(exc)
+                    _fail(batch, exc)
                     continue
-                for i, (_, _, done) in enumerate(batch):
-                    count, _, ttl = results[3 * i : 3 * i + 3]
+                for (_, _, done), answer in zip(batch, answers, strict=True):
                     if not done.done():  # its request may have gone away
-                        done.set_result((int(count), max(int(ttl), 1)))
+                        done.set_result(answer)
         finally:
             self._sender = None
+            stopped = RuntimeError("the rate limiter stopped")
+            _fail(batch, stopped)
+            _fail(self._pending, stopped)
+            self._pending = []
 
     async def _count(self, batch: list[tuple[str, int, Any]]) -> list[Any]:
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -101,6 +108,12 @@ class RedisRateLimiter:
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+def _fail(hits: list[tuple[str, int, asyncio.Future[tuple[int, int]]]], exc: Exception) -> None:
+    for _, _, done in hits:
+        if not done.done():
+            done.set_exception(exc)
 
 
 def make_rate_limiter(redis_url: str | None, prefix: str = "voxbox") -> RateLimiter:

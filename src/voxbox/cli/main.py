@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -292,7 +293,7 @@ def jobs(
             row.state,
             str(row.attempts + (row.state == "doing")),
             args,
-            f"{row.updated_at:%Y-%m-%d %H:%M:%S}" if row.updated_at else "",
+            f"{row.updated_at.astimezone(UTC):%Y-%m-%d %H:%M:%S}" if row.updated_at else "",
         )
     Console(width=120).print(table)
     order = ("todo", "doing", "succeeded", "failed", "aborted", "cancelled")

@@ -72,7 +72,8 @@ class EventStream:
     ) -> None:
         self._b = b
         self._sub = sub
-        self._last_seq = after
+        self._last_seq = 0
+        self.last_seq = after  # the subscription has seen it too (see LogWatch)
         self._token_hash = token_hash
         self._beats = beats  # heartbeat frames (WebSocket); a long-poll only catches up
         self._every = b.settings.limits.heartbeat_seconds
@@ -142,8 +143,8 @@ class EventStream:
             missed = await events_after(session, self._sub.user_id, self.last_seq, REPLAY_PAGE)
         if len(missed) == REPLAY_PAGE:  # read on right after sending this page
             self._sub.offer(None, LOG_CHECK_FRAME)
-        if missed:
-            self.last_seq = missed[-1][0]
+        # Seen up to here now, even if nothing was missed: the LogWatch has no more to ask.
+        self.last_seq = missed[-1][0] if missed else self.last_seq
         return [frame for _, frame in missed]
 
     async def _accept(self, seq: int | None, frame: str) -> list[str]:

@@ -121,8 +121,9 @@ def run_task(
     task_id: str,
     work: Callable[[Progress], Awaitable[dict[str, Any]]],
 ) -> None:
-    """Run ``work`` as a job; what it returns is the task's result. A ``VoxboxError`` fails the
-    task with its message; anything else fails it with a generic one (and is logged)."""
+    """Run ``work`` in this process (see the module's docstring); what it returns is the task's
+    result. A ``VoxboxError`` fails the task with its message; anything else fails it with a
+    generic one (and is logged)."""
 
     async def progress(fraction: float) -> None:
         await _update(b, task_id, result={"progress": round(min(max(fraction, 0.0), 1.0), 3)})
@@ -151,10 +152,14 @@ def run_task(
 
 
 async def _update(b: Backends, task_id: str, **values: Any) -> None:
+    """Change a running task. One failed meanwhile (abandoned: its heartbeat was late) stays
+    failed: its user may have started another already."""
     if "result" in values:
         values["result"] = json.dumps(values["result"])
     async with b.transaction() as session:
-        await session.execute(update(Task).where(Task.id == task_id).values(**values))
+        await session.execute(
+            update(Task).where(Task.id == task_id, Task.state == "running").values(**values)
+        )
 
 
 async def _finish(

@@ -119,11 +119,12 @@ def register_jobs(b: Backends) -> None:
 
 
 async def housekeeping(b: Backends) -> None:
-    """Hourly: reopen drafts whose finishing died, expire drafts and old backups, delete blobs
-    nothing refers to, forget old finished jobs, sweep scratch files left by a crash, set disk
-    space aside again."""
+    """Hourly: reopen drafts whose finishing died, queue again media whose processing job is
+    gone, expire drafts and old backups, delete blobs nothing refers to, forget old finished
+    jobs, sweep scratch files left by a crash, set disk space aside again."""
     lease = timedelta(seconds=b.settings.limits.finish_lease_seconds)
     await uploads.reopen_stuck_uploads(b, utcnow() - lease)
+    await media.requeue_lost_processing(b)
     await uploads.expire_uploads(b)
     await backup.expire_backups(b)
     await media.collect_garbage(b)

@@ -39,6 +39,21 @@ _DEFER = text(
     "CAST(:scheduled_at AS timestamptz))::procrastinate_job_to_defer_v1])) AS id"
 )
 
+# procrastinate's own retry, for a job still running under the worker it was found stalled with
+# (its row locked first, so a second caller sees it requeued, or claimed by another worker).
+_RERUN = """
+SELECT procrastinate_retry_job_v1(id, now(), NULL, NULL, NULL)
+  FROM (SELECT id FROM procrastinate_jobs
+         WHERE id = %(id)s AND status = 'doing'
+           AND worker_id IS NOT DISTINCT FROM %(worker_id)s
+           FOR UPDATE) AS still_stalled
+"""
+
+_PENDING = """
+SELECT lock FROM procrastinate_jobs
+ WHERE task_name = %(name)s AND status IN ('todo', 'doing')
+"""
+
 _COUNTS = "SELECT status::text AS state, count(*) AS n FROM procrastinate_jobs GROUP BY status"
 _NOTABLE = """
 SELECT job.id, job.task_name, job.status::text AS state, job.attempts, job.args,
@@ -91,8 +106,11 @@ class PostgresJobs(JobQueue):
                 max_size=options.concurrency + 3,  # jobs, listener, heartbeat, deferrer
             )
         )
-        self._retry = procrastinate.RetryStrategy(
-            max_attempts=options.max_attempts - 1, exponential_wait=2
+        # procrastinate counts retries, and reads 0 of them as "no limit".
+        self._retry: procrastinate.RetryStrategy | bool = (
+            procrastinate.RetryStrategy(max_attempts=options.max_attempts - 1, exponential_wait=2)
+            if options.max_attempts > 1
+            else False
         )
 
     def _register(self, name: str, fn: JobFn) -> None:
@@ -116,19 +134,30 @@ class PostgresJobs(JobQueue):
         await self._app.open_async()
         if not run_jobs:
             return
-        lease = self.options.lease_seconds
-        self.local.spawn(
-            "worker",
-            self._app.run_worker_async(
-                name=f"{socket.gethostname()}:{os.getpid()}",
-                concurrency=self.options.concurrency,
-                install_signal_handlers=False,
-                update_heartbeat_interval=lease / 4,
-                stalled_worker_timeout=lease,
-                shutdown_graceful_timeout=self.options.shutdown_seconds,
-            ),
-        )
+        self.local.spawn("worker", self._work())
         self.local.spawn("rerun-stalled", self._rerun_stalled())
+
+    async def _work(self) -> None:
+        """Run procrastinate's worker, and again whenever it stops: it stops by itself when it
+        loses the database (its heartbeat fails), and this process must go on running jobs
+        once the database is back."""
+        lease = self.options.lease_seconds
+        pause = 1.0
+        while True:
+            try:
+                await self._app.run_worker_async(
+                    name=f"{socket.gethostname()}:{os.getpid()}",
+                    concurrency=self.options.concurrency,
+                    install_signal_handlers=False,
+                    update_heartbeat_interval=lease / 4,
+                    stalled_worker_timeout=lease,
+                    shutdown_graceful_timeout=self.options.shutdown_seconds,
+                )
+                log.warning("the job worker stopped; starting it again in %.0f s", pause)
+            except Exception:
+                log.exception("the job worker failed; starting it again in %.0f s", pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 60.0)
 
     async def close(self) -> None:
         await super().close()
@@ -136,8 +165,10 @@ class PostgresJobs(JobQueue):
 
     async def _rerun_stalled(self) -> None:
         """Every quarter lease: run again the jobs of processes silent for a whole lease.
-        Every process that runs jobs does this; the first to get to a job wins."""
-        manager = self._app.job_manager
+        Every process that runs jobs does this. A job goes back to the queue only while it is
+        still the stalled process's (``_RERUN``), so two processes finding it together, or one
+        finding it after another requeued it and a third claimed it, never run it twice."""
+        manager, connector = self._app.job_manager, self._app.connector
         while True:
             await asyncio.sleep(self.options.lease_seconds / 4)
             try:
@@ -145,13 +176,13 @@ class PostgresJobs(JobQueue):
                     seconds_since_heartbeat=self.options.lease_seconds
                 )
                 for job in stalled:
-                    try:
-                        await manager.retry_job(job)
-                    except exceptions.ConnectorException:
-                        continue  # another process got to it first
-                    log.warning(
-                        "job %s %s: its worker stopped; it runs again", job.id, job.task_name
+                    rerun = await connector.execute_query_all_async(
+                        _RERUN, id=job.id, worker_id=job.worker_id
                     )
+                    if rerun:
+                        log.warning(
+                            "job %s %s: its worker stopped; it runs again", job.id, job.task_name
+                        )
                 await manager.prune_stalled_workers(self.options.lease_seconds)
             except exceptions.ConnectorException:
                 log.exception("looking for stalled jobs failed")
@@ -175,4 +206,11 @@ class PostgresJobs(JobQueue):
         ]
 
     async def prune(self, older_than_hours: int) -> None:
-        await self._app.job_manager.delete_old_jobs(older_than_hours)
+        await self._app.job_manager.delete_old_jobs(
+            older_than_hours, include_failed=True, include_cancelled=True, include_aborted=True
+        )
+
+    async def pending(self, name: str) -> set[str] | None:
+        rows = await self._app.connector.execute_query_all_async(_PENDING, name=name)
+        prefix = f"{name}:"
+        return {row["lock"].removeprefix(prefix) for row in rows if row["lock"]}

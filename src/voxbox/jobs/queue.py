@@ -12,8 +12,10 @@ contract:
   jobs are deferred once per period for the whole deployment (procrastinate's periodic
   deferrer, deduplicated in the database).
 - ``InProcessJobs`` (the embedded SQLite mode, one process): the same functions run in this
-  process after the transaction commits, retried with backoff; what a crash interrupts is found
-  again at start-up (see ``app``). One process defers each job once, so locks are moot.
+  process after the transaction commits, retried with backoff. What a crash or a stop interrupts
+  is lost with the process: media still processing are queued again at start-up (see ``app``),
+  and blobs a ``delete_blobs`` job did not delete are collected by housekeeping. One process
+  defers each job once, so locks are moot.
 """
 
 from __future__ import annotations
@@ -94,12 +96,18 @@ class JobQueue(ABC):
         """Connect; with ``run_jobs``, also claim and run jobs (and periodic ones) here."""
 
     async def close(self) -> None:
-        """Stop: running jobs get ``shutdown_seconds`` to end, then are left to run again."""
+        """Stop. PostgreSQL: running jobs get ``shutdown_seconds`` to end, then are left to run
+        again elsewhere. In-process: they are cancelled."""
         await self.local.close()
 
     @abstractmethod
     async def prune(self, older_than_hours: int) -> None:
-        """Forget jobs that succeeded longer ago than that."""
+        """Forget jobs that ended (succeeded, failed for good, cancelled) longer ago than that."""
+
+    async def pending(self, name: str) -> set[str] | None:
+        """The ``lock`` argument of every job ``name`` queued or running, or None when this
+        queue cannot tell (it keeps nothing)."""
+        return None
 
 
 class InProcessJobs(JobQueue):
@@ -149,7 +157,7 @@ class InProcessJobs(JobQueue):
                 await asyncio.sleep(_backoff(attempt))
 
     async def prune(self, older_than_hours: int) -> None:
-        pass  # a job is forgotten as it ends
+        pass  # a job is forgotten as it ends; so ``pending`` cannot tell
 
     async def start(self, *, run_jobs: bool) -> None:
         # Deferred jobs run here whatever ``run_jobs`` says: there is no other process.

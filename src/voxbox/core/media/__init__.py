@@ -9,7 +9,12 @@
 
 from voxbox.core.media.gc import collect_garbage, release_media
 from voxbox.core.media.ingest import finish_upload, ingest_file
-from voxbox.core.media.jobs import PROCESS_MEDIA, process_media_job, resume_processing
+from voxbox.core.media.jobs import (
+    PROCESS_MEDIA,
+    process_media_job,
+    requeue_lost_processing,
+    resume_processing,
+)
 from voxbox.core.media.processing import MediaKind
 from voxbox.core.media.serving import (
     Content,
@@ -34,5 +39,6 @@ __all__ = [
     "open_content",
     "process_media_job",
     "release_media",
+    "requeue_lost_processing",
     "resume_processing",
 ]

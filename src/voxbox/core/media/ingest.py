@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, or_, select, update
 
 from voxbox import media as pipeline
 from voxbox.core import mediatypes
@@ -47,14 +47,25 @@ async def finish_upload(b: Backends, user: Principal, upload_id: str, kind: Medi
     lease = timedelta(seconds=b.settings.limits.finish_lease_seconds)
     async with b.transaction() as session:
         upload = await access_upload(session, user, upload_id)
-        # A lease past its end means the process finishing it died (kill -9): this one takes
-        # over. Finishing is idempotent: the same bytes make the same media.
-        if upload.state == "finishing" and upload.updated_at > utcnow() - lease:
-            raise Conflict("This upload is being finished.")
         if upload.length is not None and upload.offset < upload.length:
             raise Invalid(f"The upload is incomplete: {upload.offset} of {upload.length} bytes.")
-        upload.state = "finishing"
-        upload.updated_at = utcnow()  # the lease starts (see uploads.reopen_stuck_uploads)
+        # Claimed in one statement, so two sends never both finish it. A lease past its end
+        # means the process finishing it died (kill -9): this one takes over. Finishing is
+        # idempotent: the same bytes make the same media.
+        now = utcnow()
+        claimed = await session.execute(
+            update(Upload)
+            .where(
+                Upload.id == upload.id,
+                or_(
+                    Upload.state == "open",
+                    and_(Upload.state == "finishing", Upload.updated_at <= now - lease),
+                ),
+            )
+            .values(state="finishing", updated_at=now)  # the lease starts
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict("This upload is being finished.")
         keys = await part_keys(session, upload.id)
         metadata = json.loads(upload.metadata_json)
     work = Work(b.spool_dir / f"ingest-{new_id().lower()}")

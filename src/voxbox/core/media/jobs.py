@@ -85,6 +85,22 @@ async def resume_processing(b: Backends) -> int:
     return len(ids)
 
 
+async def requeue_lost_processing(b: Backends) -> int:
+    """Queue again the processing of media still ``processing`` with no job queued or running
+    for them (it failed after its last attempt, or an older voxbox deferred it in process).
+    For a durable queue, from housekeeping; a job that keeps failing so runs its attempts
+    again once per housekeeping, no more."""
+    pending = await b.jobs.pending(PROCESS_MEDIA)
+    if pending is None:
+        return 0
+    async with b.transaction() as session:
+        ids = list(await session.scalars(select(Media.id).where(Media.state == "processing")))
+        lost = [media_id for media_id in ids if media_id not in pending]
+        for media_id in lost:
+            await defer_processing(b, session, media_id)
+    return len(lost)
+
+
 async def _audience(session: AsyncSession, media: Media) -> list[str]:
     """The uploader and the current members of every chat the media was posted in."""
     rows = await session.scalars(
