@@ -38,7 +38,7 @@ from voxbox.core import tasks
 from voxbox.core import uploads as uploads_core
 from voxbox.core.backends import Backends
 from voxbox.core.realtime import LogWatch
-from voxbox.core.workers import AckWriter, register_jobs
+from voxbox.core.workers import AckWriter, register_jobs, schedule_local_chores
 from voxbox.timeutil import utcnow
 
 log = logging.getLogger("voxbox")
@@ -62,6 +62,7 @@ def create_app(
             await tasks.fail_interrupted_tasks(backends, before=started)
             await media_core.resume_processing(backends)
             await uploads_core.reopen_stuck_uploads(backends, finishing_since=started)
+        schedule_local_chores(backends)
         app.state.acks = AckWriter(backends)
         app.state.acks.start()
         app.state.log_watch = LogWatch(backends)

@@ -143,7 +143,7 @@ def worker(config: ConfigOption = None) -> None:
     """Run background jobs only (transcodes, clean-up, scheduled backups), for a deployment on
     PostgreSQL; run as many as you like, on any machine that reaches the database and storage."""
     from voxbox.core.backends import Backends
-    from voxbox.core.workers import register_jobs
+    from voxbox.core.workers import register_jobs, schedule_local_chores
 
     settings = _settings(config)
     if settings.is_sqlite:
@@ -159,6 +159,7 @@ def worker(config: ConfigOption = None) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await b.start(run_jobs=True)
+        schedule_local_chores(b)
         log.info("voxbox worker running jobs (pid %d); Ctrl-C stops it", os.getpid())
         try:
             await stop.wait()

@@ -119,9 +119,9 @@ def register_jobs(b: Backends) -> None:
 
 
 async def housekeeping(b: Backends) -> None:
-    """Hourly: reopen drafts whose finishing died, queue again media whose processing job is
-    gone, expire drafts and old backups, delete blobs nothing refers to, forget old finished
-    jobs, sweep scratch files left by a crash, set disk space aside again."""
+    """Hourly, once for the deployment: reopen drafts whose finishing died, queue again media
+    whose processing job is gone, expire drafts and old backups, delete blobs nothing refers
+    to, forget old finished jobs."""
     lease = timedelta(seconds=b.settings.limits.finish_lease_seconds)
     await uploads.reopen_stuck_uploads(b, utcnow() - lease)
     await media.requeue_lost_processing(b)
@@ -129,8 +129,25 @@ async def housekeeping(b: Backends) -> None:
     await backup.expire_backups(b)
     await media.collect_garbage(b)
     await b.jobs.prune(b.settings.jobs.keep_finished_hours)
-    await asyncio.to_thread(sweep_spool, b.spool_dir)
-    await asyncio.to_thread(b.reserve.ensure)
+
+
+LOCAL_CHORES_SECONDS = 3600
+
+
+def schedule_local_chores(b: Backends) -> None:
+    """Hourly, in every process (each machine has its own disk): sweep scratch files left by
+    a crash, set disk space aside again."""
+
+    async def chores() -> None:
+        while True:
+            await asyncio.sleep(LOCAL_CHORES_SECONDS)
+            try:
+                await asyncio.to_thread(sweep_spool, b.spool_dir)
+                await asyncio.to_thread(b.reserve.ensure)
+            except Exception:
+                log.exception("sweeping scratch files or setting disk space aside failed")
+
+    b.jobs.local.spawn("local-chores", chores())
 
 
 def sweep_spool(spool_dir: Path, older_than_seconds: float = 3600) -> int:
