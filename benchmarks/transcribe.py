@@ -6,9 +6,12 @@ with their reference texts). Two paths, each on one core:
 
 - ``plain``: pocketsphinx fed the clips' 16 kHz samples directly, one utterance per clip (what
   pocketsphinx's own tests do): the baseline;
-- ``voxbox``: what a voice note goes through: the clip stored as Ogg/Opus by the pipeline, then
-  ``voxbox.media.transcribe`` (decode, resample, normalize, split on silences, recognize). The
-  RTF counts all of that but the storing.
+- ``voxbox``: what an uploaded file goes through: the clip transcoded to Ogg/Opus by the
+  pipeline, then ``voxbox.media.transcribe`` (decode, resample, normalize, split on silences,
+  recognize). The RTF counts all of that but the storing;
+- ``recorded``: what a voice note recorded in the web app goes through: the clip encoded as
+  WebM/Opus at libopus's defaults (as a browser's MediaRecorder does; its settings may differ),
+  remuxed to Ogg by the pipeline (no re-encoding), then the same transcription.
 
 WER is jiwer's over all clips together, on lower-case words (the references are lower case).
 RTF is CPU seconds per second of audio, the median of ``--runs`` runs.
@@ -49,6 +52,19 @@ def voxbox(engine: PocketsphinxEngine, ogg: Path) -> tuple[str, float]:
     return text, time.process_time() - started
 
 
+def as_recorded(clip: Path, dest: Path) -> None:
+    """The clip as WebM/Opus at libopus's defaults, 48 kHz mono."""
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=48_000)
+    with av.open(str(clip)) as inp, av.open(str(dest), "w", format="webm") as out:
+        stream = out.add_stream("libopus", rate=48_000, layout="mono")
+        for frame in inp.decode(audio=0):
+            for resampled in resampler.resample(frame):
+                for packet in stream.encode(resampled):
+                    out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+
+
 def seconds_of(clip: Path) -> float:
     with av.open(str(clip)) as container:
         stream = container.streams.audio[0]
@@ -64,21 +80,31 @@ def main(argv: list[str]) -> int:
     audio = sum(seconds_of(clip) for clip in clips)
     engine = PocketsphinxEngine()
     with tempfile.TemporaryDirectory() as tmp:
-        stored = []
+        limits = MediaLimits(max_duration_ms=600_000, max_decode_seconds=600)
+        stored, recorded = [], []
         for clip in clips:
             ogg = Path(tmp) / f"{clip.stem}.ogg"
-            process(clip, ogg, MediaLimits(max_duration_ms=600_000, max_decode_seconds=600))
+            process(clip, ogg, limits)
             stored.append(ogg)
+            webm, remuxed = Path(tmp) / f"{clip.stem}.webm", Path(tmp) / f"{clip.stem}-rec.ogg"
+            as_recorded(clip, webm)
+            process(webm, remuxed, limits)
+            recorded.append(remuxed)
         info = machine_info()
         print(f"machine: {info['nproc']} CPUs, {info['cpu']}; {len(clips)} clips, {audio:.1f} s")
-        for name, run, inputs in (("plain", plain, clips), ("voxbox", voxbox, stored)):
+        paths = (
+            ("plain", plain, clips),
+            ("voxbox", voxbox, stored),
+            ("recorded", voxbox, recorded),
+        )
+        for name, run, inputs in paths:
             rtfs, hypotheses = [], []
             for _ in range(args.runs):
                 results = [run(engine, path) for path in inputs]
                 hypotheses = [text for text, _ in results]
                 rtfs.append(sum(cpu for _, cpu in results) / audio)
             wer = jiwer.wer(references, hypotheses)
-            print(f"{name:>7}: WER {100 * wer:.1f}%  RTF {statistics.median(rtfs):.3f}")
+            print(f"{name:>8}: WER {100 * wer:.1f}%  RTF {statistics.median(rtfs):.3f}")
             if name == "voxbox":
                 for reference, hypothesis in zip(references, hypotheses, strict=True):
                     print(f"    ref: {reference}\n    hyp: {hypothesis}")
