@@ -297,13 +297,13 @@ def jobs(
             f"{row.updated_at.astimezone(UTC):%Y-%m-%d %H:%M:%S}" if row.updated_at else "",
         )
     Console(width=120).print(table)
-    order = ("todo", "doing", "succeeded", "failed", "aborted", "cancelled")
     typer.echo(
-        "Jobs: " + ", ".join(f"{counts.get(state, 0)} {_JOB_STATES[state]}" for state in order)
+        "Jobs: "
+        + ", ".join(f"{counts.get(state, 0)} {label}" for state, label in _JOB_STATES.items())
     )
 
 
-_JOB_STATES = {
+_JOB_STATES = {  # procrastinate's states, in the order the summary line gives them
     "todo": "queued",
     "doing": "running",
     "succeeded": "done",

@@ -264,8 +264,7 @@ async def events_after(
 
 
 async def latest_seq(session: AsyncSession, user_id: str) -> int:
-    seq = await session.scalar(select(User.last_seq).where(User.id == user_id))
-    return int(seq or 0)
+    return (await latest_seqs(session, [user_id])).get(user_id, 0)
 
 
 async def latest_seqs(session: AsyncSession, user_ids: Sequence[str]) -> dict[str, int]:

@@ -110,10 +110,6 @@ class EventStream:
         self.last_seq = self._sub.seen = latest
         return True
 
-    async def latest(self) -> int:
-        async with self._b.read() as session:
-            return max(self.last_seq, await latest_seq(session, self._sub.user_id))
-
     async def next_frames(self) -> list[str]:
         """Wait for live events, or the heartbeat; return the frames to send (never empty)."""
         loop = asyncio.get_running_loop()

@@ -78,11 +78,7 @@ async def process_media_job(b: Backends, media_id: str) -> None:
 async def resume_processing(b: Backends) -> int:
     """Queue again the processing of media still ``processing``: for the in-process queue at
     start-up, whose jobs died with the process (a durable queue still has them)."""
-    async with b.transaction() as session:
-        ids = list(await session.scalars(select(Media.id).where(Media.state == "processing")))
-        for media_id in ids:
-            await defer_processing(b, session, media_id)
-    return len(ids)
+    return await _requeue_processing(b, queued=set())
 
 
 async def requeue_lost_processing(b: Backends) -> int:
@@ -91,11 +87,14 @@ async def requeue_lost_processing(b: Backends) -> int:
     For a durable queue, from housekeeping; a job that keeps failing so runs its attempts
     again once per housekeeping, no more."""
     pending = await b.jobs.pending(PROCESS_MEDIA)
-    if pending is None:
-        return 0
+    return 0 if pending is None else await _requeue_processing(b, queued=pending)
+
+
+async def _requeue_processing(b: Backends, queued: set[str]) -> int:
+    """Defer the processing of every ``processing`` media not in ``queued``; how many."""
     async with b.transaction() as session:
         ids = list(await session.scalars(select(Media.id).where(Media.state == "processing")))
-        lost = [media_id for media_id in ids if media_id not in pending]
+        lost = [media_id for media_id in ids if media_id not in queued]
         for media_id in lost:
             await defer_processing(b, session, media_id)
     return len(lost)
