@@ -42,7 +42,7 @@ CLIPS = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "librivox"
 def plain(engine: PocketsphinxEngine, clip: Path) -> tuple[str, float]:
     pcm = speech_pcm(clip)  # the FLAC's own 16 kHz samples: nothing is resampled
     started = time.process_time()
-    words = engine.recognize(pcm)
+    words = engine.recognize_utterance(pcm)
     return " ".join(w.w for w in words), time.process_time() - started
 
 

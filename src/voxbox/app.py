@@ -28,13 +28,14 @@ from voxbox.api.routes import (
     imports,
     media,
     messages,
+    search,
     system,
     uploads,
 )
 from voxbox.config import Registration, Settings
 from voxbox.core import accounts as accounts_core
 from voxbox.core import media as media_core
-from voxbox.core import tasks
+from voxbox.core import tasks, transcripts
 from voxbox.core import uploads as uploads_core
 from voxbox.core.backends import Backends
 from voxbox.core.realtime import LogWatch
@@ -61,6 +62,7 @@ def create_app(
         if settings.is_sqlite:  # the one process: whatever it was doing died with it
             await tasks.fail_interrupted_tasks(backends, before=started)
             await media_core.resume_processing(backends)
+            await transcripts.resume_transcripts(backends)
             await uploads_core.reopen_stuck_uploads(backends, finishing_since=started)
         schedule_local_chores(backends)
         app.state.acks = AckWriter(backends)
@@ -85,7 +87,7 @@ def create_app(
     app.state.backends = backends
     errors.install(app)
     openapi.install(app, settings)
-    routers = (accounts, chats, messages, uploads, media, events, backups, imports)
+    routers = (accounts, chats, messages, search, uploads, media, events, backups, imports)
     for router in (r.router for r in routers):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(system.router)

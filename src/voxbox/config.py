@@ -33,6 +33,7 @@ class LimitsSettings(BaseModel):
     forward_max_chats: int = Field(5, ge=1)
     group_max_members: int = Field(256, ge=2)
     page_max: int = Field(200, ge=1)
+    search_results_max: int = Field(50, ge=1)  # GET /search?limit=
     login_attempts_per_handle: int = Field(10, ge=1)
     login_attempts_per_address: int = Field(30, ge=1)
     login_window_seconds: int = Field(60, ge=1)
@@ -184,6 +185,37 @@ class JobSettings(BaseModel):
         return value
 
 
+class TranscribeSettings(BaseModel):
+    """Transcripts of voice and audio messages, made in the background (core/transcripts.py).
+
+    ``pocketsphinx`` works offline with the US English model its wheel ships, or the model in
+    ``model_dir`` (a directory holding an acoustic model directory, a ``*.lm.bin`` and a
+    ``*.dict``). ``faster-whisper`` (``pip install voxbox[whisper]``) needs ``model_dir``: a
+    CTranslate2 Whisper model, never downloaded. A missing model stops the server at start-up.
+    """
+
+    engine: Literal["pocketsphinx", "faster-whisper", "off"] = "pocketsphinx"
+    model_dir: Path | None = None
+    # Transcriptions one process runs at once, each in a process of its own (the engines hold
+    # the GIL for seconds at a time, so never in the server's own).
+    concurrency: int = Field(1, ge=1, le=16)
+    # Longer media are not transcribed (state "failed", with the reason).
+    max_seconds: int = Field(60 * 60, ge=1)
+
+    @model_validator(mode="after")
+    def _model_present(self) -> TranscribeSettings:
+        if self.engine == "faster-whisper" and self.model_dir is None:
+            raise ValueError("transcribe.engine faster-whisper needs transcribe.model_dir")
+        if self.model_dir is not None and self.engine != "off":
+            from voxbox.media.transcribe import ModelMissing, check_model
+
+            try:
+                check_model(self.engine, self.model_dir)
+            except ModelMissing as exc:
+                raise ValueError(str(exc)) from None
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="VOXBOX_", env_nested_delimiter="__", extra="forbid"
@@ -208,6 +240,7 @@ class Settings(BaseSettings):
     backup: BackupSettings = BackupSettings()
     imports: ImportSettings = ImportSettings()
     jobs: JobSettings = JobSettings()
+    transcribe: TranscribeSettings = TranscribeSettings()
 
     @field_validator("data_dir")
     @classmethod

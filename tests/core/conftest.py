@@ -34,6 +34,7 @@ async def b(
             storage_url=None,
             # Core tests post hundreds of messages as one user in a moment.
             limits={"send_burst": 100_000, "sends_per_hour": 1_000_000},
+            transcribe={"engine": "off"},  # a test of transcripts turns it on
         )
     )
     await backends.start(run_jobs=request.node.get_closest_marker("run_jobs") is not None)

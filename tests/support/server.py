@@ -33,7 +33,11 @@ CHEAP_PASSWORD_HASH = {
     "VOXBOX_PASSWORD_HASH__PARALLELISM": "1",
     "VOXBOX_BACKUP__WORK_FACTOR": "10",  # scrypt of backups: 1 MiB instead of 256
     "VOXBOX_METRICS_TOKEN": "test-metrics",  # /metrics is off without one
+    # A transcript of every voice note every test sends would cost the suite a process and
+    # seconds of CPU each: the tests of transcripts turn it on (TRANSCRIBING).
+    "VOXBOX_TRANSCRIBE__ENGINE": "off",
 }
+TRANSCRIBING = {"VOXBOX_TRANSCRIBE__ENGINE": "pocketsphinx"}
 
 
 def free_port() -> int:

@@ -136,10 +136,14 @@ def truthful(schema: dict[str, Any], settings: Settings) -> dict[str, Any]:
         target = components.get(model, {}).get("properties", {}).get(prop)
         if target is not None:
             _bound(target, keyword, getattr(settings.limits, setting))
-    for path in schema.get("paths", {}).values():
+    for name, path in schema.get("paths", {}).items():
         for parameter in path.get("get", {}).get("parameters", []):
             if parameter["name"] == "limit":
-                parameter["schema"]["maximum"] = settings.limits.page_max
+                parameter["schema"]["maximum"] = (
+                    settings.limits.search_results_max
+                    if name == f"{API}/search"
+                    else settings.limits.page_max
+                )
     return schema
 
 

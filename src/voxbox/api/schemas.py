@@ -52,6 +52,10 @@ class RegisterIn(Body):
     invite: str | None = Field(None, max_length=64)
 
 
+class MeIn(Body):
+    transcribe: bool | None = None
+
+
 class LoginIn(Body):
     handle: str = Field(max_length=64)
     password: str = Field(max_length=MAX_PASSWORD)

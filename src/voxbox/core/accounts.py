@@ -16,13 +16,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbox.config import PasswordHashSettings, Registration
+from voxbox.core import usage
 from voxbox.core.backends import Backends
 from voxbox.core.chats import do_create_self_chat
 from voxbox.core.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
 from voxbox.core.events import publish_ephemeral
 from voxbox.core.principal import Principal
 from voxbox.core.tokens import TokenCache, token_hash
-from voxbox.core.views import SessionEndedOut
+from voxbox.core.views import MeOut, SessionEndedOut, me_out
 from voxbox.db.models import Invite, Token, User
 from voxbox.db.queries import insert_ignoring_conflicts
 from voxbox.ids import new_id
@@ -312,6 +313,24 @@ async def logout(b: Backends, user: Principal, token: str, *, everywhere: bool =
     await b.bus.broadcast(revoked)  # every worker's token cache, this one's too
     ended = SessionEndedOut(token=None if everywhere else hashed, everywhere=everywhere)
     await publish_ephemeral(b.bus, [user.id], "session.ended", ended)
+
+
+async def get_me(b: Backends, user: Principal) -> MeOut:
+    """The caller, with their storage and their choices."""
+    async with b.read() as session:
+        transcribe = await session.scalar(select(User.transcribe).where(User.id == user.id))
+    return me_out(user, await usage.my_storage(b, user.id), bool(transcribe))
+
+
+async def update_me(b: Backends, user: Principal, *, transcribe: bool | None = None) -> MeOut:
+    """Change the caller's choices. Turning transcription off applies to what they send from
+    then on; their messages transcribed before keep their transcripts."""
+    if transcribe is not None:
+        async with b.transaction() as session:
+            await session.execute(
+                update(User).where(User.id == user.id).values(transcribe=transcribe)
+            )
+    return await get_me(b, user)
 
 
 async def get_user(b: Backends, handle: str) -> Principal:

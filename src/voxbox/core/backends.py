@@ -22,6 +22,7 @@ from voxbox.jobs.queue import JobOptions
 from voxbox.media import AnalyzerCache, MediaLimits
 from voxbox.ratelimit import RateLimiter, make_rate_limiter
 from voxbox.storage import BlobStore, make_blob_store
+from voxbox.transcriber import Transcriber
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Backends:
     tokens: TokenCache
     writes: WriteQueue  # the batched write path (core/writer.py)
     reserve: DiskReserve  # space held for the database on a full disk (core/disk.py)
+    transcriber: Transcriber  # speech to text, in processes of its own (core/transcripts.py)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Backends:
@@ -70,6 +72,7 @@ class Backends:
                 settings.limits.min_free_disk_bytes,
             ),
             tokens=tokens,
+            transcriber=Transcriber(settings.transcribe),
             recordings=AnalyzerCache(
                 MediaLimits(
                     max_duration_ms=settings.limits.voice_max_seconds * 1000,
@@ -97,6 +100,7 @@ class Backends:
     async def close(self) -> None:
         await self.writes.close()
         await self.jobs.close()
+        self.transcriber.close()
         await self.store.close()
         await self.bus.close()
         await self.limiter.close()

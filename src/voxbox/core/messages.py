@@ -32,9 +32,17 @@ from voxbox.core.events import NewEvent, append_events, log_event, publish_ephem
 from voxbox.core.media import finish_upload, release_media
 from voxbox.core.principal import Principal
 from voxbox.core.receipts import do_mark_delivered, undelivered
-from voxbox.core.views import LogCheckOut, MessageOut, load_messages, media_out
+from voxbox.core.transcripts import request_transcript
+from voxbox.core.views import (
+    TRANSCRIPT_OFF,
+    LogCheckOut,
+    MessageOut,
+    load_messages,
+    media_out,
+    transcript_out,
+)
 from voxbox.core.writer import BatchResult
-from voxbox.db.models import Chat, HiddenMessage, Media, Member, Message, Star
+from voxbox.db.models import Chat, HiddenMessage, Media, Member, Message, Star, Transcript
 from voxbox.db.queries import insert_ignoring_conflicts
 from voxbox.ids import new_id
 from voxbox.metrics import MESSAGE_SEND_SECONDS
@@ -160,6 +168,8 @@ async def send_message(
             await _check_can_post(session, sender.id, chat_id, reply_to)
         media = await finish_upload(b, sender, upload_id, kind)  # type: ignore[arg-type]
         new = replace(new, media_id=media.id)
+    if new.media_id is not None and not view_once:
+        await request_transcript(b, new.media_id)
     posted = await _post(b, Post(sender.id, sender.handle, (new,)))
     if posted.existing_id is not None:
         async with b.read() as session:
@@ -345,6 +355,7 @@ def _stage(
         if target is None:
             raise Invalid(REPLY_ELSEWHERE)
     media = None
+    transcript: Transcript | None = None
     if new.media_id is not None:
         with Session(conn) as session:
             found = session.scalar(
@@ -361,6 +372,7 @@ def _stage(
             if found.kind != new.kind:
                 raise Invalid(f"This media is {found.kind}, not {new.kind}.")
             media = media_out(found)
+            transcript = None if new.view_once else session.get(Transcript, new.media_id)
     row = {
         "id": new_id(),
         "chat_id": new.chat_id,
@@ -388,6 +400,11 @@ def _stage(
         view_once=new.view_once,
         deleted=False,
         created_at=now,
+        transcript=None
+        if new.kind == "text"
+        else TRANSCRIPT_OFF
+        if new.view_once
+        else transcript_out(transcript),
     )
     return row, view
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import aliased
 from voxbox.core import mediatypes
 from voxbox.core.access import can_see, membership_bounds, view_once_spent
 from voxbox.core.principal import Principal
-from voxbox.db.models import Chat, Media, Member, Message, Receipt, User
+from voxbox.db.models import Chat, Media, Member, Message, Receipt, Transcript, User
 from voxbox.ids import time_of
 from voxbox.timeutil import isoformat
 
@@ -45,6 +45,8 @@ class StorageOut(BaseModel):
 class MeOut(UserOut):
     is_admin: bool
     storage: StorageOut
+    # Whether the voice and audio messages this user sends are transcribed (PATCH /me).
+    transcribe: bool
 
 
 class Receipts(BaseModel):
@@ -89,6 +91,39 @@ def media_out(media: Media) -> MediaOut:
     )
 
 
+class WordOut(BaseModel):
+    w: str
+    start_ms: int
+    end_ms: int
+
+
+class TranscriptOut(BaseModel):
+    """What is said in a voice or audio message (core/transcripts.py): ``pending`` until the
+    background job ends, then ``ready`` (text, language, timed words) or ``failed`` (error);
+    ``off`` when it is not transcribed (view-once, the sender turned it off, no engine)."""
+
+    state: Literal["pending", "ready", "failed", "off"]
+    text: str | None = None
+    language: str | None = None
+    words: list[WordOut] = Field(default_factory=list)
+    error: str | None = None
+
+
+TRANSCRIPT_OFF = TranscriptOut(state="off")
+
+
+def transcript_out(row: Transcript | None) -> TranscriptOut:
+    if row is None:
+        return TRANSCRIPT_OFF
+    return TranscriptOut(
+        state=row.state,
+        text=row.text,
+        language=row.language,
+        words=[WordOut(**word) for word in json.loads(row.words)] if row.words else [],
+        error=row.error,
+    )
+
+
 class WithdrawnOut(BaseModel):
     """Why a posted message was taken back by the server (its media could not be processed)."""
 
@@ -109,6 +144,8 @@ class MessageOut(BaseModel):
     deleted: bool
     created_at: Timestamp
     receipts: Receipts = Field(default_factory=Receipts)
+    # Voice and audio messages (not deleted); null for text.
+    transcript: TranscriptOut | None = None
     # Set (with ``deleted``) when the server withdrew the message: its media failed to process.
     withdrawn: WithdrawnOut | None = None
     # Kept from elsewhere: "whatsapp", "telegram" (imports) or "backup" (a restored backup).
@@ -198,8 +235,13 @@ def user_out(user: Principal) -> UserOut:
     )
 
 
-def me_out(user: Principal, storage: StorageOut) -> MeOut:
-    return MeOut(**user_out(user).model_dump(), is_admin=user.is_admin, storage=storage)
+def me_out(user: Principal, storage: StorageOut, transcribe: bool) -> MeOut:
+    return MeOut(
+        **user_out(user).model_dump(),
+        is_admin=user.is_admin,
+        storage=storage,
+        transcribe=transcribe,
+    )
 
 
 def message_out(
@@ -207,8 +249,10 @@ def message_out(
     sender_handle: str,
     receipts: Receipts | None = None,
     media: MediaOut | None = None,
+    transcript: TranscriptOut | None = None,
 ) -> MessageOut:
-    """The message as clients see it; ``media`` is left out by the caller where it is gone."""
+    """The message as clients see it; ``media`` is left out by the caller where it is gone,
+    ``transcript`` is its media's (a view-once message's is always off)."""
     deleted = message.deleted_at is not None
     return MessageOut(
         id=message.id,
@@ -224,6 +268,11 @@ def message_out(
         deleted=deleted,
         created_at=message.created_at,
         receipts=receipts or Receipts(),
+        transcript=None
+        if deleted or message.kind == "text"
+        else TRANSCRIPT_OFF
+        if message.view_once
+        else transcript or TRANSCRIPT_OFF,
         withdrawn=WithdrawnOut(reason=media.error or "it could not be processed")
         if deleted and media is not None and media.state == "failed"
         else None,
@@ -271,14 +320,17 @@ async def load_messages(
         if played_at is not None:
             r.played.append(handle)
     media_ids = {m.media_id for m in messages if m.media_id}
-    media = (
-        {
-            row.id: media_out(row)
-            for row in (await session.scalars(select(Media).where(Media.id.in_(media_ids)))).all()
-        }
-        if media_ids
-        else {}
-    )
+    media: dict[str, MediaOut] = {}
+    transcripts: dict[str, TranscriptOut] = {}
+    if media_ids:
+        found = await session.execute(
+            select(Media, Transcript)
+            .outerjoin(Transcript, Transcript.media_id == Media.id)
+            .where(Media.id.in_(media_ids))
+        )
+        for row, transcript in found.tuples():
+            media[row.id] = media_out(row)
+            transcripts[row.id] = transcript_out(transcript)
     view_once = [m.id for m in messages if m.view_once and m.sender_id != viewer_id]
     played: set[str] = set()
     if viewer_id is not None and view_once:
@@ -293,6 +345,7 @@ async def load_messages(
             senders[m.sender_id],
             receipts.get(m.id),
             None if m.media_id is None or m.id in played else media[m.media_id],
+            transcripts.get(m.media_id) if m.media_id else None,
         )
         for m in messages
     ]

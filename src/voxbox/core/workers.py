@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from voxbox import age
-from voxbox.core import backup, media, server_backup, uploads
+from voxbox.core import backup, media, server_backup, transcripts, uploads
 from voxbox.core.backends import Backends
 from voxbox.core.principal import Principal
 from voxbox.core.receipts import ack_many
@@ -107,6 +107,9 @@ def register_jobs(b: Backends) -> None:
     in every process that defers or runs jobs."""
     b.jobs.task(media.PROCESS_MEDIA, functools.partial(media.process_media_job, b), lock="media_id")
     b.jobs.task(uploads.DELETE_BLOBS, functools.partial(uploads.delete_blobs, b))
+    b.jobs.task(
+        transcripts.TRANSCRIBE, functools.partial(transcripts.transcribe_job, b), lock="media_id"
+    )
     b.jobs.periodic(
         "housekeeping", b.settings.jobs.housekeeping_cron, functools.partial(housekeeping, b)
     )
@@ -120,11 +123,12 @@ def register_jobs(b: Backends) -> None:
 
 async def housekeeping(b: Backends) -> None:
     """Hourly, once for the deployment: reopen drafts whose finishing died, queue again media
-    whose processing job is gone, expire drafts and old backups, delete blobs nothing refers
+    and transcripts whose job is gone, expire drafts and old backups, delete blobs nothing refers
     to, forget old finished jobs."""
     lease = timedelta(seconds=b.settings.limits.finish_lease_seconds)
     await uploads.reopen_stuck_uploads(b, utcnow() - lease)
     await media.requeue_lost_processing(b)
+    await transcripts.requeue_lost_transcripts(b)
     await uploads.expire_uploads(b)
     await backup.expire_backups(b)
     await media.collect_garbage(b)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     text,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -45,8 +46,13 @@ class Base(DeclarativeBase):
 
 def ours(name: str | None, type_: str, parent_names: object) -> bool:
     """Whether a database object is voxbox's to compare with the models: the job queue's
-    tables (``procrastinate_*``, PostgreSQL) are procrastinate's, made by migration 0006."""
-    return not (type_ == "table" and (name or "").startswith("procrastinate_"))
+    tables (``procrastinate_*``, PostgreSQL) are procrastinate's, made by migration 0006; the
+    full-text index (SQLite's ``search_fts*`` tables, PostgreSQL's GIN index on an expression)
+    is made by migration 0008 and has no model."""
+    name = name or ""
+    if type_ == "table":
+        return not name.startswith(("procrastinate_", "search_fts"))
+    return not (type_ == "index" and name == "ix_search_docs_tsv")
 
 
 class User(Base):
@@ -62,6 +68,8 @@ class User(Base):
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     # Highest seq any of the user's clients acknowledged (drives "delivered" receipts).
     acked_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # Whether the voice and audio messages this user sends are transcribed.
+    transcribe: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class Token(Base):
@@ -288,3 +296,38 @@ class Task(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Refreshed by the process running it; a running task silent for a lease was abandoned.
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Transcript(Base):
+    """What is said in a media (voice note or audio file), shared by every message posting it.
+
+    ``pending`` from the moment a message posts it (not a view-once one) until the background
+    job ends, ``ready`` or ``failed`` (``error`` says why). No row: not transcribed ("off").
+    """
+
+    __tablename__ = "transcripts"
+
+    media_id: Mapped[str] = mapped_column(
+        ForeignKey("media.id", ondelete="CASCADE"), primary_key=True
+    )
+    state: Mapped[str] = mapped_column(String(8))  # pending | ready | failed
+    text: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(16))
+    words: Mapped[str | None] = mapped_column(Text)  # JSON: [{"w", "start_ms", "end_ms"}]
+    error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SearchDoc(Base):
+    """What search finds a message by: a text message's text, a voice or audio message's
+    transcript. Kept by triggers (migration 0008) as messages come and go, and by the
+    transcription job as transcripts come. The full-text index over ``body`` is SQLite's FTS5
+    table ``search_fts`` or PostgreSQL's GIN index ``ix_search_docs_tsv``."""
+
+    __tablename__ = "search_docs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), unique=True
+    )
+    body: Mapped[str] = mapped_column(Text)

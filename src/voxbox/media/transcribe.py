@@ -1,9 +1,10 @@
 """Speech to text for voice notes: decode, resample, normalize, split on silences, recognize.
 
 Pure and synchronous like the rest of ``media``: a file in, a ``Transcript`` out. The engine is
-pluggable (``Engine``); ``PocketsphinxEngine`` works offline with the English model its wheel
-ships, so nothing is downloaded. An engine is not thread-safe: each holds a lock, and the server
-runs one transcription at a time per engine (in a worker thread).
+pluggable (``Engine``, made by ``make_engine``): ``PocketsphinxEngine`` works offline with the
+English model its wheel ships, ``WhisperEngine`` (faster-whisper) with a model directory. Nothing
+is downloaded. Engines hold the GIL while they work and are not thread-safe: the server runs
+them in processes of their own (core/transcripts.py).
 """
 
 from __future__ import annotations
@@ -44,24 +45,42 @@ class Transcript:
 
 
 class Engine(Protocol):
-    language: str
-
-    def recognize(self, pcm: np.ndarray) -> list[Word]:
-        """The words of one utterance (16 kHz mono int16), timed from its start."""
+    def recognize(self, pcm: np.ndarray) -> tuple[list[Word], str]:
+        """The words of normalized speech (16 kHz mono int16), timed from its start, and the
+        language they are in."""
         ...
+
+
+class ModelMissing(Exception):
+    """The engine's model is not where the settings say."""
 
 
 def transcribe(path: Path, engine: Engine) -> Transcript:
     """The transcript of the speech in the audio file at ``path`` (any format PyAV reads)."""
-    pcm = normalize(speech_pcm(path))
-    words: list[Word] = []
-    for start, end in utterances(pcm):
-        offset = start * 1000 // RATE
-        words += [
-            Word(word.w, word.start_ms + offset, word.end_ms + offset)
-            for word in engine.recognize(pcm[start:end])
-        ]
-    return Transcript(" ".join(word.w for word in words), engine.language, words)
+    words, language = engine.recognize(normalize(speech_pcm(path)))
+    return Transcript(" ".join(word.w for word in words), language, words)
+
+
+def check_model(engine: str, model_dir: Path) -> None:
+    """Raise ``ModelMissing`` unless ``model_dir`` holds what ``engine`` loads (it is not
+    loaded: a damaged model fails each transcription instead, with its reason)."""
+    if engine == "faster-whisper":
+        needed = [model_dir / "model.bin", model_dir / "config.json"]
+        missing = [path for path in needed if not path.is_file()]
+        if missing:
+            raise ModelMissing(
+                f"no faster-whisper model in {model_dir}: {missing[0].name} is missing "
+                "(a CTranslate2 Whisper model directory is needed; nothing is downloaded)"
+            )
+    else:
+        _sphinx_files(model_dir)
+
+
+def make_engine(engine: str, model_dir: Path | None) -> Engine:
+    if engine == "faster-whisper":
+        assert model_dir is not None
+        return WhisperEngine(model_dir)
+    return PocketsphinxEngine(model_dir)
 
 
 def speech_pcm(path: Path) -> np.ndarray:
@@ -135,18 +154,46 @@ _FILLERS = re.compile(r"^(<s>|</s>|<sil>|<unk>|\[.*\])$")
 _ALTERNATE = re.compile(r"\(\d+\)$")  # "the(2)": the dictionary's second pronunciation
 
 
+def _sphinx_files(model_dir: Path) -> dict[str, str]:
+    """A pocketsphinx model directory's acoustic model, language model and dictionary, laid out
+    like the one in the wheel (``en-us/``, ``en-us.lm.bin``, ``cmudict-en-us.dict``)."""
+    if not model_dir.is_dir():
+        raise ModelMissing(f"no pocketsphinx model: {model_dir} is not a directory")
+    found = {
+        "hmm": next((p for p in sorted(model_dir.iterdir()) if p.is_dir()), None),
+        "lm": next((p for p in sorted(model_dir.glob("*.lm.bin")) if "-phone" not in p.name), None),
+        "dict": next(iter(sorted(model_dir.glob("*.dict"))), None),
+    }
+    what = {"hmm": "an acoustic model directory", "lm": "a *.lm.bin", "dict": "a *.dict"}
+    for key, path in found.items():
+        if path is None:
+            raise ModelMissing(f"no pocketsphinx model in {model_dir}: it has no {what[key]}")
+    return {key: str(path) for key, path in found.items()}
+
+
 class PocketsphinxEngine:
-    """CMU pocketsphinx with the US English model in its wheel."""
+    """CMU pocketsphinx: the US English model in its wheel, or one in ``model_dir``. It hears
+    words in noise, so speech is cut into utterances first and silence is never fed to it."""
 
-    language = "en"
-
-    def __init__(self) -> None:
+    def __init__(self, model_dir: Path | None = None) -> None:
         from pocketsphinx import Decoder  # its model loads in ~0.3 s: only when wanted
 
-        self._decoder = Decoder(samprate=RATE)
+        files = {} if model_dir is None else _sphinx_files(model_dir)
+        self._decoder = Decoder(samprate=RATE, **files)
         self._lock = threading.Lock()
 
-    def recognize(self, pcm: np.ndarray) -> list[Word]:
+    def recognize(self, pcm: np.ndarray) -> tuple[list[Word], str]:
+        words: list[Word] = []
+        for start, end in utterances(pcm):
+            offset = start * 1000 // RATE
+            words += [
+                Word(word.w, word.start_ms + offset, word.end_ms + offset)
+                for word in self.recognize_utterance(pcm[start:end])
+            ]
+        return words, "en"
+
+    def recognize_utterance(self, pcm: np.ndarray) -> list[Word]:
+        """One utterance as it is, however long or quiet (the benchmark's plain baseline)."""
         with self._lock:
             decoder = self._decoder
             decoder.start_utt()
@@ -158,3 +205,53 @@ class PocketsphinxEngine:
             for word, start, end in segments
             if not _FILLERS.match(word)
         ]
+
+
+class WhisperEngine:
+    """faster-whisper (CTranslate2) with the model in ``model_dir``, on the CPU, int8; it finds
+    the language itself and skips silence with its own voice-activity filter."""
+
+    def __init__(self, model_dir: Path) -> None:
+        from faster_whisper import WhisperModel  # the optional extra voxbox[whisper]
+
+        check_model("faster-whisper", model_dir)
+        self._model = WhisperModel(
+            str(model_dir), device="cpu", compute_type="int8", local_files_only=True
+        )
+
+    def recognize(self, pcm: np.ndarray) -> tuple[list[Word], str]:
+        audio = pcm.astype(np.float32) / 32768.0
+        segments, info = self._model.transcribe(audio, word_timestamps=True, vad_filter=True)
+        words = [
+            Word(word.word.strip(), round(word.start * 1000), round(word.end * 1000))
+            for segment in segments
+            for word in segment.words or []
+            if word.word.strip()
+        ]
+        return words, info.language
+
+
+class EngineFailed(Exception):
+    """The engine could not start (a damaged model) or died (its process ended)."""
+
+
+# A transcription process's engine, made once when the process starts (``load_engine``): a model
+# takes a while to load, and one that cannot load makes every transcription fail with its reason.
+_engine: Engine | None = None
+_engine_error = "the engine was not loaded"
+
+
+def load_engine(name: str, model_dir: str | None) -> None:
+    """A transcription process's initializer (see core/transcripts.Transcriber)."""
+    global _engine, _engine_error
+    try:
+        _engine = make_engine(name, Path(model_dir) if model_dir else None)
+    except Exception as exc:  # a damaged model raises anything at all
+        _engine_error = f"{type(exc).__name__}: {exc}".strip()
+
+
+def transcribe_in_process(path: str) -> Transcript:
+    """Transcribe with this process's engine (in a transcription process)."""
+    if _engine is None:
+        raise EngineFailed(f"The transcription engine could not start: {_engine_error}")
+    return transcribe(Path(path), _engine)

@@ -14,9 +14,9 @@ from voxbox.api.deps import (
     is_https,
     set_session_cookie,
 )
-from voxbox.api.schemas import AuthConfigOut, AuthOut, InviteOut, LoginIn, RegisterIn
-from voxbox.core import accounts, usage
-from voxbox.core.views import MeOut, UserOut, me_out, user_out
+from voxbox.api.schemas import AuthConfigOut, AuthOut, InviteOut, LoginIn, MeIn, RegisterIn
+from voxbox.core import accounts
+from voxbox.core.views import MeOut, UserOut, user_out
 from voxbox.timeutil import isoformat
 
 router = APIRouter(tags=["accounts"])
@@ -83,8 +83,16 @@ async def logout(
 @router.get("/me")
 async def me(b: B, user: CurrentUser) -> MeOut:
     """The caller, with their storage: bytes used (media, drafts, backups to download), the
-    quota (null: none) and their open uploads against the cap."""
-    return me_out(user, await usage.my_storage(b, user.id))
+    quota (null: none) and their open uploads against the cap; and whether the voice and audio
+    messages they send are transcribed."""
+    return await accounts.get_me(b, user)
+
+
+@router.patch("/me")
+async def update_me(body: MeIn, b: B, user: CurrentUser) -> MeOut:
+    """Change the caller's choices: `transcribe` (false: the voice and audio messages they send
+    from now on get no transcript)."""
+    return await accounts.update_me(b, user, transcribe=body.transcribe)
 
 
 @router.get("/users/{handle}")

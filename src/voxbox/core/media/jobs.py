@@ -14,6 +14,7 @@ from voxbox.core.errors import VoxboxError
 from voxbox.core.events import NewEvent, log_events
 from voxbox.core.media import processing
 from voxbox.core.media.gc import delete_unreferenced
+from voxbox.core.transcripts import defer_if_pending
 from voxbox.core.views import load_messages, media_out
 from voxbox.db.models import Media, Member, Message
 from voxbox.ids import new_id
@@ -60,6 +61,8 @@ async def process_media_job(b: Backends, media_id: str) -> None:
         # Rows first, then every event at once: the users' locks are taken last, in one go,
         # like every other writer (no lock-order cycle with a concurrent delete or send).
         withdrawn = await _withdraw(session, row) if row.state == "failed" else []
+        if row.state == "ready":
+            await defer_if_pending(b, session, media_id)
         await log_events(
             session,
             [

@@ -1,0 +1,165 @@
+"""Transcripts of voice and audio messages.
+
+A transcript is requested when a message posts a media (never for a view-once message, nor for a
+sender who turned transcription off), made by the ``transcribe`` job once the media is ready, and
+then shown on every message posting that media (``message.updated`` to their chats) and indexed
+for search. The engine runs in processes of its own (``voxbox.transcriber``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxbox.core.access import active_member_ids
+from voxbox.core.backends import Backends
+from voxbox.core.events import NewEvent, log_events
+from voxbox.core.views import load_messages
+from voxbox.db.models import Media, Message, SearchDoc, Transcript, User
+from voxbox.ids import new_id
+from voxbox.media import InvalidMedia
+from voxbox.media import transcribe as engine
+from voxbox.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+TRANSCRIBE = "transcribe"
+
+
+async def request_transcript(b: Backends, media_id: str) -> None:
+    """A message is about to post ``media_id`` (not as view-once): queue its transcript, unless
+    it has one, the engine is off, or its uploader turned transcription off. Its own
+    transaction, before the post, so the message shows ``pending`` from the start."""
+    if b.settings.transcribe.engine == "off":
+        return
+    try:
+        async with b.transaction() as session:
+            media = await session.get(Media, media_id)
+            if media is None or await session.get(Transcript, media_id) is not None:
+                return
+            wanted = select(User.transcribe).where(User.id == media.uploader_id)
+            if not await session.scalar(wanted):
+                return
+            session.add(Transcript(media_id=media_id, state="pending", updated_at=utcnow()))
+            await session.flush()
+            if media.state == "ready":
+                await b.jobs.defer(session, TRANSCRIBE, media_id=media_id)
+            # Still processing: process_media defers it when the media is ready.
+    except IntegrityError:
+        pass  # another send of the same media requested it first
+
+
+async def defer_if_pending(b: Backends, session: AsyncSession, media_id: str) -> None:
+    """The media just became ready (in ``session``'s transaction): queue its transcript if one
+    is waiting for it."""
+    row = await session.get(Transcript, media_id)
+    if row is not None and row.state == "pending":
+        await b.jobs.defer(session, TRANSCRIBE, media_id=media_id)
+
+
+async def transcribe_job(b: Backends, media_id: str) -> None:
+    """Make the transcript of a ready media. Every outcome but a crash is final: an engine that
+    cannot start, audio it cannot read or a file too long is ``failed`` with the reason, never
+    retried (no storm of jobs failing alike). A second run finds it no longer pending."""
+    async with b.read() as session:
+        row = await session.get(Transcript, media_id)
+        media = await session.get(Media, media_id)
+    if row is None or row.state != "pending" or media is None or media.state == "processing":
+        return
+    most = b.settings.transcribe.max_seconds
+    result: engine.Transcript | None = None
+    error: str | None = None
+    if media.state != "ready" or media.ogg_key is None:
+        error = "The audio could not be processed."
+    elif (media.duration_ms or 0) > most * 1000:
+        error = f"Longer than {_minutes(most)}: not transcribed."
+    else:
+        path = b.spool_dir / f"transcribe-{new_id().lower()}.ogg"
+        try:
+            await b.store.fetch_to_file(media.ogg_key, path)
+            result = await b.transcriber.run(path)
+        except (engine.EngineFailed, InvalidMedia) as exc:
+            error = str(exc)
+            log.warning("transcribing media %s failed: %s", media_id, error)
+        finally:
+            await asyncio.to_thread(path.unlink, missing_ok=True)
+    await _finish(b, media_id, result, error)
+
+
+def _minutes(seconds: int) -> str:
+    return f"{seconds // 60} minutes" if seconds % 60 == 0 else f"{seconds} seconds"
+
+
+async def _finish(
+    b: Backends, media_id: str, result: engine.Transcript | None, error: str | None
+) -> None:
+    async with b.transaction() as session:
+        row = await session.get(Transcript, media_id, with_for_update=True)
+        if row is None or row.state != "pending":
+            return  # another run got here first
+        row.updated_at = utcnow()
+        if result is None:
+            row.state, row.error = "failed", error
+        else:
+            row.state, row.text, row.language = "ready", result.text, result.language
+            row.words = json.dumps(
+                [{"w": w.w, "start_ms": w.start_ms, "end_ms": w.end_ms} for w in result.words]
+            )
+        messages = list(
+            await session.scalars(
+                select(Message)
+                .where(
+                    Message.media_id == media_id,
+                    Message.deleted_at.is_(None),
+                    Message.view_once.is_(False),
+                )
+                .order_by(Message.id)
+            )
+        )
+        if result is not None and result.text and messages:
+            await session.execute(
+                insert(SearchDoc),
+                [{"message_id": m.id, "body": result.text} for m in messages],
+            )
+        await session.flush()
+        views = await load_messages(session, messages)
+        await log_events(
+            session,
+            [
+                NewEvent(await active_member_ids(session, m.chat_id), "message.updated", view)
+                for m, view in zip(messages, views, strict=True)
+            ],
+        )
+
+
+async def resume_transcripts(b: Backends) -> int:
+    """Queue again the pending transcripts of ready media: for the in-process queue at start-up,
+    whose jobs died with the process."""
+    return await _requeue(b, queued=set())
+
+
+async def requeue_lost_transcripts(b: Backends) -> int:
+    """Queue again pending transcripts with no job queued or running (a crash between the
+    request and its post, a job that failed for good): from housekeeping, durable queue."""
+    pending = await b.jobs.pending(TRANSCRIBE)
+    return 0 if pending is None else await _requeue(b, queued=pending)
+
+
+async def _requeue(b: Backends, queued: set[str]) -> int:
+    async with b.transaction() as session:
+        ids = list(
+            await session.scalars(
+                select(Transcript.media_id)
+                .join(Media, Media.id == Transcript.media_id)
+                .where(Transcript.state == "pending", Media.state != "processing")
+            )
+        )
+        lost = [media_id for media_id in ids if media_id not in queued]
+        for media_id in lost:
+            await b.jobs.defer(session, TRANSCRIBE, media_id=media_id)
+    return len(lost)

@@ -1,0 +1,51 @@
+"""Runs speech-to-text engines in processes of their own: they hold the GIL for seconds at a
+time, which would stall the server's event loop (and a crash of theirs would take it down)."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import multiprocessing
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+from voxbox.config import TranscribeSettings
+from voxbox.media import transcribe as engine
+
+
+class Transcriber:
+    """Runs transcriptions in ``concurrency`` processes of its own, each with the engine loaded
+    once. A process that dies (out of memory on a long file) fails that transcription only; the
+    next one starts a fresh pool."""
+
+    def __init__(self, settings: TranscribeSettings) -> None:
+        self._settings = settings
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+
+    async def run(self, path: Path) -> engine.Transcript:
+        pool = self._pool
+        if pool is None:
+            model_dir = self._settings.model_dir
+            pool = self._pool = concurrent.futures.ProcessPoolExecutor(
+                max_workers=self._settings.concurrency,
+                # Not fork: this process has threads and an event loop a child must not inherit.
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=engine.load_engine,
+                initargs=(self._settings.engine, str(model_dir) if model_dir else None),
+            )
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                pool, engine.transcribe_in_process, str(path)
+            )
+        except BrokenProcessPool:
+            if self._pool is pool:
+                self._pool = None
+                pool.shutdown(wait=False, cancel_futures=True)
+            raise engine.EngineFailed(
+                "The transcription engine crashed (a damaged model, or out of memory)."
+            ) from None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
