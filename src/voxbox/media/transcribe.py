@@ -164,7 +164,7 @@ def _sphinx_files(model_dir: Path) -> dict[str, str]:
         "lm": next((p for p in sorted(model_dir.glob("*.lm.bin")) if "-phone" not in p.name), None),
         "dict": next(iter(sorted(model_dir.glob("*.dict"))), None),
     }
-    what = {"hmm": "an acoustic model directory", "lm": "a *.lm.bin", "dict": "a *.dict"}
+    what = {"hmm": "acoustic model directory", "lm": "*.lm.bin file", "dict": "*.dict file"}
     for key, path in found.items():
         if path is None:
             raise ModelMissing(f"no pocketsphinx model in {model_dir}: it has no {what[key]}")
@@ -211,12 +211,16 @@ class WhisperEngine:
     """faster-whisper (CTranslate2) with the model in ``model_dir``, on the CPU, int8; it finds
     the language itself and skips silence with its own voice-activity filter."""
 
-    def __init__(self, model_dir: Path) -> None:
+    def __init__(self, model_dir: Path, threads: int = 0) -> None:
         from faster_whisper import WhisperModel  # the optional extra voxbox[whisper]
 
         check_model("faster-whisper", model_dir)
         self._model = WhisperModel(
-            str(model_dir), device="cpu", compute_type="int8", local_files_only=True
+            str(model_dir),
+            device="cpu",
+            compute_type="int8",
+            cpu_threads=threads,  # 0: CTranslate2's default
+            local_files_only=True,  # never the network
         )
 
     def recognize(self, pcm: np.ndarray) -> tuple[list[Word], str]:

