@@ -59,6 +59,23 @@ export const L = {
   audioFile: "Audio file",
   chatMenu: "Chat menu",
   exportChat: "Export chat",
+  // Transcripts, search and the voice inbox
+  showTranscript: "Show transcript",
+  transcript: "Transcript",
+  searchMessages: "Search messages",
+  searchResults: "Search results",
+  playAllUnplayed: "Play all unplayed",
+  voiceInbox: "Voice inbox",
+  previousVoice: "Previous voice message",
+  nextVoice: "Next voice message",
+  stop: "Stop",
+  /** Added (not in UI.md): the transcript toggle while shown, the inbox's ending, Settings. */
+  hideTranscript: "Hide transcript",
+  closeInbox: "Close voice inbox",
+  transcribeMine: "Transcribe my voice messages",
+  noResults: "No messages found",
+  allCaughtUp: "All caught up",
+  noUnplayed: "No unplayed voice messages",
   // Keeping (Settings)
   backUpNow: "Back up now",
   restoreFromBackup: "Restore from backup",

@@ -1,16 +1,21 @@
-// Routes (UI.md): / · /chats/{id} · /share · /starred · /settings. History API, reload-safe.
+// Routes (UI.md): / · /chats/{id}[?m={message_id}] · /share · /starred · /settings. History API, reload-safe.
 import { useEffect, useState } from "preact/hooks";
 
 export type Route =
   | { name: "home" }
-  | { name: "chat"; chatId: string }
+  | { name: "chat"; chatId: string; messageId?: string }
   | { name: "share"; params: URLSearchParams }
   | { name: "starred" }
   | { name: "settings" };
 
 export function parseRoute(pathname: string, search = ""): Route {
   const chat = pathname.match(/^\/chats\/([^/]+)\/?$/);
-  if (chat) return { name: "chat", chatId: decodeURIComponent(chat[1]) };
+  if (chat) {
+    // /chats/{id}?m={message_id}: the chat opened at one message (from Starred or a search).
+    const messageId = new URLSearchParams(search).get("m");
+    const route: Route = { name: "chat", chatId: decodeURIComponent(chat[1]) };
+    return messageId ? { ...route, messageId } : route;
+  }
   if (pathname === "/share") return { name: "share", params: new URLSearchParams(search) };
   if (pathname === "/starred") return { name: "starred" };
   if (pathname === "/settings") return { name: "settings" };

@@ -1,7 +1,7 @@
 // The one module that talks HTTP to the server. Views never call fetch: they call these.
 // Auth is the HttpOnly session cookie, sent by the browser on same-origin requests; unsafe
 // methods carry an Origin header by themselves, which the server checks (CSRF).
-import type { Chat, Me, Media, Message, OpenUpload, Task, User } from "./types";
+import type { Chat, Me, Media, Message, OpenUpload, SearchPage, Task, User } from "./types";
 
 export const API = "/api/v1";
 
@@ -25,7 +25,7 @@ export function setUnauthorizedHandler(handler: () => void): void {
   onUnauthorized = handler;
 }
 
-async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+async function request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
   let response: Response;
   try {
     response = await fetch(API + path, {
@@ -33,8 +33,10 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
       credentials: "same-origin",
       headers: body === undefined ? {} : { "Content-Type": "application/json" },
       body: body === undefined ? undefined : JSON.stringify(body),
+      signal,
     });
-  } catch {
+  } catch (e) {
+    if (signal?.aborted) throw e; // superseded (a newer search): not a network failure
     throw new ApiError(0, "network", "No connection to the server.");
   }
   if (response.ok) {
@@ -88,6 +90,7 @@ export const api = {
     request<{ user: User }>("POST", "/auth/register?session=cookie", body),
   logout: () => request<void>("POST", "/auth/logout"),
   me: () => request<Me>("GET", "/me"),
+  updateMe: (body: { transcribe?: boolean }) => request<Me>("PATCH", "/me", body),
   createInvite: () => request<{ code: string; expires_at: string }>("POST", "/invites"),
 
   chats: () => request<{ chats: Chat[] }>("GET", "/chats"),
@@ -116,6 +119,10 @@ export const api = {
       view_once?: boolean;
     },
   ) => request<Message>("POST", `/chats/${chatId}/messages`, body),
+  message: (id: string) => request<Message>("GET", `/messages/${id}`),
+  search: (params: { q: string; chat_id?: string; kind?: Message["kind"]; before?: string; limit?: number }, signal?: AbortSignal) =>
+    request<SearchPage>("GET", `/search${q(params)}`, undefined, signal),
+  inbox: () => request<{ messages: Message[] }>("GET", "/inbox"),
   deleteMessage: (id: string, scope: "me" | "everyone") =>
     request<void>("DELETE", `/messages/${id}?scope=${scope}`),
   forward: (id: string, chatIds: string[]) =>

@@ -13,6 +13,8 @@ export interface Storage {
 }
 export interface Me extends User {
   is_admin: boolean;
+  /** Whether the server transcribes this user's voice messages (PATCH /me). */
+  transcribe?: boolean;
   storage?: Storage; // what the server says now; a copy kept from before may lack it
 }
 export interface Member {
@@ -31,6 +33,18 @@ export interface Media {
   created_at: string;
   state: "processing" | "ready" | "failed";
   error?: string | null;
+}
+export interface TranscriptWord {
+  w: string;
+  start_ms: number;
+  end_ms: number;
+}
+export interface Transcript {
+  state: "pending" | "ready" | "failed" | "off";
+  text: string | null;
+  language: string | null;
+  words: TranscriptWord[];
+  error: string | null;
 }
 export interface Receipts {
   delivered: string[];
@@ -57,6 +71,8 @@ export interface Message {
   imported?: "whatsapp" | "telegram" | "backup" | null;
   /** The name of a kept message's sender who is not a user here (`sender` is then the user who kept it). */
   sender_name?: string | null;
+  /** Voice and audio only (null for texts; absent in copies saved before transcripts existed). */
+  transcript?: Transcript | null;
   /** Client-side only: a send not yet answered by the server, or refused by it. */
   pending?: "sending" | "failed";
   error?: string;
@@ -96,6 +112,23 @@ export type ServerEvent =
   | { seq: number; type: "chat.created" | "chat.updated"; data: Chat }
   | { seq: number; type: "member.removed"; data: { chat_id: string; handle: string } }
   | { seq: number; type: "media.ready" | "media.failed"; data: Media };
+
+/** One hit of GET /search. `snippet` is plain text; `highlights` are [start, end) offsets in it. */
+export interface SearchResult {
+  message_id: string;
+  chat_id: string;
+  kind: Message["kind"];
+  sender: string;
+  snippet: string;
+  highlights: [number, number][];
+  /** Where the matched words start in a voice or audio message's transcript. */
+  offset_ms: number | null;
+  created_at: string;
+}
+export interface SearchPage {
+  results: SearchResult[];
+  has_more: boolean;
+}
 
 /** A backup, restore or import running on the server (GET /backups/{id} and the like). */
 export interface Task {

@@ -27,6 +27,7 @@ class Player {
   private audio: HTMLAudioElement | null = null;
   private listeners = new Set<() => void>();
   private hooks: Hooks = { onFirstPlay: () => {}, next: () => undefined };
+  private endedHandler: ((m: Message) => void) | null = null;
   private positions: Record<string, number> = readJson(POSITIONS_KEY, {});
   state: PlayerState = {
     message: null,
@@ -38,6 +39,14 @@ class Player {
 
   setHooks(hooks: Hooks): void {
     this.hooks = hooks;
+  }
+
+  /**
+   * While set, `handler` decides what follows a message that ends (the voice inbox), instead of
+   * the next unplayed message of its chat. Null gives that back.
+   */
+  setEndedHandler(handler: ((m: Message) => void) | null): void {
+    this.endedHandler = handler;
   }
 
   subscribe(listener: () => void): () => void {
@@ -145,6 +154,11 @@ class Player {
     const m = this.state.message;
     if (!m) return;
     this.forget(m.id);
+    if (this.endedHandler) {
+      this.set({ playing: false, position: 0 });
+      this.endedHandler(m);
+      return;
+    }
     const next = this.hooks.next(m);
     if (next) void this.play(next, 0);
     else this.set({ playing: false, position: 0 });

@@ -185,3 +185,12 @@ export function nextUnplayed(list: Message[], afterId: string, me: string): Mess
         m.kind === "voice" && m.media && !m.deleted && !isMine(m, me) && !m.receipts.played.includes(me),
     );
 }
+
+/** Who sent a message (a display name, or the name kept with an imported one) and the chat's title. */
+export function describeMessage(m: Message, chats: readonly Chat[], me: string): { sender: string; chat: string } {
+  const chat = chats.find((c) => c.id === m.chat_id);
+  const sender = isMine(m, me)
+    ? "You"
+    : (m.sender_name ?? chat?.members.find((x) => x.handle === m.sender)?.display_name ?? m.sender);
+  return { sender, chat: chat ? chatTitle(chat, me) : "" };
+}

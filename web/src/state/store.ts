@@ -389,15 +389,32 @@ function addMessages(chatId: string, list: Message[]): void {
 }
 
 /** Load the newest page (on open) or the page before the oldest we have (scrolling up). */
-export async function loadMessages(chatId: string, older = false): Promise<void> {
+export async function loadMessages(chatId: string, older = false, limit = 50): Promise<void> {
   const have = (state.messages[chatId] ?? []).filter((m) => !m.pending);
   const before = older && have.length ? have[0].id : undefined;
-  const page = await api.messages(chatId, { before, limit: 50 });
+  const page = await api.messages(chatId, { before, limit });
   addMessages(chatId, page.messages);
   if (older || have.length === 0 || !state.hasMore[chatId]) {
     set({ hasMore: { ...state.hasMore, [chatId]: page.has_more } });
   }
   await persistNow(); // what was just read is there offline, even after a reload right away
+}
+
+/**
+ * Load pages back until the message `id` is among the chat's loaded messages, or the chat's
+ * first message is (a search hit or a starred message may be older than the newest page). The
+ * loaded messages stay one unbroken run, so scrolling and new messages work as before.
+ * Resolves whether the message is there.
+ */
+export async function loadUntil(chatId: string, id: string): Promise<boolean> {
+  const MAX_PAGES = 50; // 10,000 messages back; a message further than that is not worth the wait
+  for (let page = 0; ; page += 1) {
+    const list = state.messages[chatId] ?? [];
+    if (list.some((m) => m.id === id)) return true;
+    const loaded = list.some((m) => !m.pending);
+    if ((loaded && state.hasMore[chatId] === false) || page >= MAX_PAGES) return false;
+    await loadMessages(chatId, loaded, 200);
+  }
 }
 
 export async function markRead(chatId: string): Promise<void> {
@@ -579,6 +596,17 @@ export async function removeMember(chatId: string, handle: string): Promise<void
 }
 
 /** Playing someone else's voice or audio message marks it played (their "Played" status). */
+/** Turn the transcription of one's own voice messages on or off (PATCH /me). */
+export async function setTranscribe(on: boolean): Promise<void> {
+  const me = await api.updateMe({ transcribe: on });
+  set({ me: { ...state.me, ...me } });
+}
+
+/** The message of a search hit: from the loaded ones, else from the server. */
+export async function findMessage(chatId: string, id: string): Promise<Message> {
+  return (state.messages[chatId] ?? []).find((m) => m.id === id) ?? (await api.message(id));
+}
+
 export function markPlayed(m: Message): void {
   const me = state.me?.handle;
   if (!me || m.sender === me || m.receipts.played.includes(me)) return;

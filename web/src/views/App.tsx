@@ -1,7 +1,8 @@
 import { useEffect, useState } from "preact/hooks";
 import { L } from "../labels";
-import { nextUnplayed } from "../state/model";
+import { describeMessage, nextUnplayed } from "../state/model";
 import { getState, markPlayed, onSignOut, useStore, type State } from "../state/store";
+import { inbox } from "../audio/inbox";
 import { player } from "../audio/player";
 import { useRoute } from "../router";
 import { ChatList } from "./ChatList";
@@ -11,6 +12,7 @@ import { Settings } from "./Settings";
 import { Share } from "./Share";
 import { SignIn } from "./SignIn";
 import { Starred } from "./Starred";
+import { useInbox, VoiceInbox } from "./VoiceInbox";
 
 player.setHooks({
   onFirstPlay: (m) => markPlayed(m),
@@ -20,7 +22,15 @@ player.setHooks({
   },
 });
 
-onSignOut(() => player.stop());
+inbox.setDescriber((m) => {
+  const s = getState();
+  return describeMessage(m, s.chats, s.me?.handle ?? "");
+});
+
+onSignOut(() => {
+  inbox.stop();
+  player.stop();
+});
 
 const auth = (s: State) => s.auth;
 const conn = (s: State) => (s.online ? s.connection : "offline");
@@ -28,6 +38,7 @@ const conn = (s: State) => (s.online ? s.connection : "offline");
 export function App() {
   const state = useStore(auth);
   const route = useRoute();
+  const inboxOpen = useInbox().phase !== "idle";
   if (state === "checking") return <div class="splash" aria-busy="true" />;
   if (state === "out") return <SignIn />;
   const chatId = route.name === "chat" ? route.chatId : null;
@@ -35,7 +46,7 @@ export function App() {
     <div class={`layout${route.name === "home" ? " at-list" : " at-detail"}`}>
       <ConnectionStatus />
       <ChatList openChatId={chatId} />
-      {route.name === "chat" && <ChatView chatId={route.chatId} />}
+      {route.name === "chat" && <ChatView chatId={route.chatId} target={route.messageId} />}
       {route.name === "share" && <Share params={route.params} />}
       {route.name === "starred" && <Starred />}
       {route.name === "settings" && <Settings />}
@@ -44,7 +55,7 @@ export function App() {
           <p class="muted">Pick a chat, or start one with “{L.newChat}”.</p>
         </main>
       )}
-      <MiniPlayer openChatId={chatId} />
+      {inboxOpen ? <VoiceInbox /> : <MiniPlayer openChatId={chatId} />}
     </div>
   );
 }

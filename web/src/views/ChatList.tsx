@@ -6,6 +6,8 @@ import { createGroup, startDirect, useStore, type State } from "../state/store";
 import { navigate, onLinkClick } from "../router";
 import { Alert, Dialog, DialogButtons, errorText } from "./Dialog";
 import { Icon } from "./Icon";
+import { SearchForm, SearchResults, useSearch } from "./Search";
+import { inbox } from "../audio/inbox";
 
 const selectList = (s: State) => s;
 
@@ -23,12 +25,22 @@ export function ChatList(props: { openChatId: string | null }) {
   const s = useStore(selectList);
   const me = s.me?.handle ?? "";
   const [dialog, setDialog] = useState<"chat" | "group" | null>(null);
+  const search = useSearch();
 
   return (
     <nav aria-label={L.chats} class="chatlist">
       <header class="bar">
         <h1 class="brand">voxbox</h1>
         <div class="bar-actions">
+          <button
+            type="button"
+            class="icon"
+            aria-label={L.playAllUnplayed}
+            title={L.playAllUnplayed}
+            onClick={() => void inbox.start()}
+          >
+            <Icon name="playlist" />
+          </button>
           <button type="button" class="icon" aria-label={L.newChat} title={L.newChat} onClick={() => setDialog("chat")}>
             <Icon name="chat" />
           </button>
@@ -43,49 +55,54 @@ export function ChatList(props: { openChatId: string | null }) {
           </button>
         </div>
       </header>
-      <ul class="chats">
-        {s.chats.map((chat) => {
-          const title = chatTitle(chat, me);
-          const live = presenceText(s.presence[chat.id], chat);
-          const last = chat.last_message;
-          return (
-            <li key={chat.id}>
-              <a
-                href={`/chats/${chat.id}`}
-                onClick={onLinkClick}
-                class={`chat-row${chat.id === props.openChatId ? " open" : ""}`}
-                aria-current={chat.id === props.openChatId ? "page" : undefined}
-              >
-                <span class="avatar" aria-hidden="true">
-                  {chat.kind === "self" ? <Icon name="note" /> : title.slice(0, 1).toUpperCase()}
-                </span>
-                <span class="chat-main">
-                  <span class="chat-top">
-                    <span class="chat-title">{title}</span>
-                    {last && <time class="chat-time">{listTimeLabel(last.created_at)}</time>}
+      <SearchForm search={search} />
+      {search.query.trim() ? (
+        <SearchResults search={search} me={me} />
+      ) : (
+        <ul class="chats">
+          {s.chats.map((chat) => {
+            const title = chatTitle(chat, me);
+            const live = presenceText(s.presence[chat.id], chat);
+            const last = chat.last_message;
+            return (
+              <li key={chat.id}>
+                <a
+                  href={`/chats/${chat.id}`}
+                  onClick={onLinkClick}
+                  class={`chat-row${chat.id === props.openChatId ? " open" : ""}`}
+                  aria-current={chat.id === props.openChatId ? "page" : undefined}
+                >
+                  <span class="avatar" aria-hidden="true">
+                    {chat.kind === "self" ? <Icon name="note" /> : title.slice(0, 1).toUpperCase()}
                   </span>
-                  <span class="chat-bottom">
-                    <span class={live ? "chat-preview live" : "chat-preview"}>
-                      {!live && last && !last.deleted && last.kind !== "text" && (
-                        <>
-                          <Icon name={last.kind === "voice" ? "mic" : "music"} size={16} />
-                          <span class="visually-hidden">{last.kind === "voice" ? "Voice message" : "Audio"} </span>
-                        </>
-                      )}
-                      {live || preview(last, me)}
+                  <span class="chat-main">
+                    <span class="chat-top">
+                      <span class="chat-title">{title}</span>
+                      {last && <time class="chat-time">{listTimeLabel(last.created_at)}</time>}
                     </span>
-                    {chat.unread_count > 0 && (
-                      <span class="badge" role="img" aria-label={`${chat.unread_count} unread messages`}>
-                        {chat.unread_count}
+                    <span class="chat-bottom">
+                      <span class={live ? "chat-preview live" : "chat-preview"}>
+                        {!live && last && !last.deleted && last.kind !== "text" && (
+                          <>
+                            <Icon name={last.kind === "voice" ? "mic" : "music"} size={16} />
+                            <span class="visually-hidden">{last.kind === "voice" ? "Voice message" : "Audio"} </span>
+                          </>
+                        )}
+                        {live || preview(last, me)}
                       </span>
-                    )}
+                      {chat.unread_count > 0 && (
+                        <span class="badge" role="img" aria-label={`${chat.unread_count} unread messages`}>
+                          {chat.unread_count}
+                        </span>
+                      )}
+                    </span>
                   </span>
-                </span>
-              </a>
-            </li>
-          );
-        })}
-      </ul>
+                </a>
+              </li>
+            );
+          })}
+        </ul>
+      )}
       {dialog === "chat" && <NewChatDialog onClose={() => setDialog(null)} />}
       {dialog === "group" && <NewGroupDialog onClose={() => setDialog(null)} />}
     </nav>

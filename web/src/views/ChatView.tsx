@@ -7,6 +7,7 @@ import {
   addMember,
   forward,
   loadMessages,
+  loadUntil,
   markRead,
   removeMember,
   setOpenChat,
@@ -23,7 +24,15 @@ import { MessageItem } from "./MessageItem";
 
 const all = (s: State) => s;
 
-export function ChatView({ chatId }: { chatId: string }) {
+/** Until the next frame is drawn (what was just loaded is then in the DOM). */
+const nextFrame = () =>
+  new Promise<void>((resolve) => {
+    requestAnimationFrame(() => resolve());
+    setTimeout(resolve, 100); // hidden tabs draw no frames
+  });
+
+/** `target`: a message to open the chat at (?m=, from Starred or a search): scrolled to and flashed. */
+export function ChatView({ chatId, target }: { chatId: string; target?: string }) {
   const s = useStore(all);
   const me = s.me?.handle ?? "";
   const chat = s.chats.find((c) => c.id === chatId);
@@ -42,23 +51,42 @@ export function ChatView({ chatId }: { chatId: string }) {
   const listRef = useRef<HTMLDivElement>(null);
   const atBottom = useRef(true);
   const anchor = useRef<{ height: number; top: number } | null>(null);
+  const targetRef = useRef(target);
+  targetRef.current = target;
+  /** The chat whose newest page has loaded (a target is shown only after it). */
+  const loadedFor = useRef<string | null>(null);
+
+  /** Show the message `id`, loading older pages until it is there; flash it. */
+  const reveal = useCallback(
+    async (id: string) => {
+      atBottom.current = false;
+      try {
+        if (!(await loadUntil(chatId, id))) return;
+      } catch (e) {
+        setError(errorText(e));
+        return;
+      }
+      await nextFrame();
+      const el = document.getElementById(`m-${id}`);
+      if (!el || targetRef.current !== id) return;
+      for (const old of document.querySelectorAll(".msg.flash")) old.classList.remove("flash");
+      el.scrollIntoView({ block: "center" });
+      el.classList.add("flash");
+    },
+    [chatId],
+  );
 
   useEffect(() => {
     setOpenChat(chatId);
     setReplyTo(null);
     setError("");
     atBottom.current = true;
+    loadedFor.current = null;
     loadMessages(chatId).then(
       () => {
+        loadedFor.current = chatId;
         void markRead(chatId);
-        // Opened at a message (from Starred): show it, if it is among those loaded.
-        const target = new URLSearchParams(location.search).get("m");
-        const el = target && document.getElementById(`m-${target}`);
-        if (el) {
-          atBottom.current = false;
-          el.scrollIntoView({ block: "center" });
-          el.classList.add("flash");
-        }
+        if (targetRef.current) void reveal(targetRef.current);
       },
       (e) => setError(navigator.onLine ? errorText(e) : ""),
     );
@@ -69,6 +97,11 @@ export function ChatView({ chatId }: { chatId: string }) {
     }
     return () => setOpenChat(null);
   }, [chatId]);
+
+  // Another message of the open chat picked (a second search hit): show it.
+  useEffect(() => {
+    if (target && loadedFor.current === chatId) void reveal(target);
+  }, [target]);
 
   // New messages while the chat is open and visible are read.
   const lastId = messages.at(-1)?.id;

@@ -3,7 +3,7 @@ import { api } from "../api/http";
 import type { Storage } from "../api/types";
 import { L } from "../labels";
 import { storageLine } from "../state/model";
-import { createInvite, logOut, useStore, type State } from "../state/store";
+import { createInvite, logOut, setTranscribe, useStore, type State } from "../state/store";
 import { Alert, errorText } from "./Dialog";
 import { navigate } from "../router";
 import { Icon } from "./Icon";
@@ -50,6 +50,7 @@ export function Settings() {
             <Alert text={error} />
           </section>
         )}
+        <Transcripts on={!!user?.transcribe} />
         <Keeping />
         <h3 class="section">Account</h3>
         <button type="button" class="danger" onClick={() => void logOut().then(() => navigate("/", true))}>
@@ -57,5 +58,42 @@ export function Settings() {
         </button>
       </div>
     </main>
+  );
+}
+
+/** The transcription of one's own voice messages (GET and PATCH /me `transcribe`). */
+function Transcripts({ on }: { on: boolean }) {
+  // Shown as ticked at once; put back if the server refuses.
+  const [checked, setChecked] = useState(on);
+  useEffect(() => setChecked(on), [on]);
+  const [saving, setSaving] = useState(false);
+  const [error, setError] = useState("");
+  async function change(e: Event) {
+    const want = (e.currentTarget as HTMLInputElement).checked;
+    setChecked(want);
+    setSaving(true);
+    setError("");
+    try {
+      await setTranscribe(want);
+    } catch (err) {
+      setChecked(!want);
+      setError(errorText(err));
+    } finally {
+      setSaving(false);
+    }
+  }
+  return (
+    <>
+      <h3 class="section">Transcripts</h3>
+      <label>
+        <input type="checkbox" checked={checked} disabled={saving} onChange={change} />
+        {L.transcribeMine}
+      </label>
+      <p class="muted">
+        Your voice messages get a written transcript, on this server, which the people you send them to can read and
+        search.
+      </p>
+      <Alert text={error} />
+    </>
   );
 }

@@ -74,44 +74,80 @@ export function VoiceBubble(props: { message: Message; mine: boolean; me: string
     );
   }
   return (
-    <div role="group" aria-label={name} class={`voice${unplayed ? " unplayed" : ""}`}>
-      <button
-        type="button"
-        class="icon play"
-        aria-label={playing ? L.pause : L.play}
-        onClick={() => player.toggle(m)}
-      >
-        <Icon name={playing ? "pause" : "play"} size={26} />
-      </button>
-      <div class="voice-main">
-        {m.kind === "audio" && <span class="filename">{media.filename}</span>}
-        <div
-          class="wave"
-          role="slider"
-          tabIndex={0}
-          aria-label={L.seek}
-          aria-valuemin={0}
-          aria-valuemax={tenths(total)}
-          aria-valuenow={tenths(Math.min(position, total))}
-          aria-valuetext={`${clock(position)} of ${clock(total)}`}
-          onPointerDown={(e) => {
-            (e.currentTarget as HTMLElement).setPointerCapture(e.pointerId);
-            seekFromPointer(e);
-          }}
-          onPointerMove={(e) => e.buttons && seekFromPointer(e)}
-          onKeyDown={onKey}
+    <div role="group" aria-label={name} class="voice-group">
+      <div class={`voice${unplayed ? " unplayed" : ""}`}>
+        <button
+          type="button"
+          class="icon play"
+          aria-label={playing ? L.pause : L.play}
+          onClick={() => player.toggle(m)}
         >
-          <Waveform bars={bars} fraction={fraction} />
-        </div>
-        <div class="voice-meta">
-          <span class="voice-time">{clock(current || position > 0 ? position : total)}</span>
-          {unplayed && <span class="dot" title="Not played yet" />}
-          <button type="button" class="speed" aria-label={L.playbackSpeed} onClick={() => player.cycleSpeed()}>
-            {speedLabel(speed)}
-          </button>
+          <Icon name={playing ? "pause" : "play"} size={26} />
+        </button>
+        <div class="voice-main">
+          {m.kind === "audio" && <span class="filename">{media.filename}</span>}
+          <div
+            class="wave"
+            role="slider"
+            tabIndex={0}
+            aria-label={L.seek}
+            aria-valuemin={0}
+            aria-valuemax={tenths(total)}
+            aria-valuenow={tenths(Math.min(position, total))}
+            aria-valuetext={`${clock(position)} of ${clock(total)}`}
+            onPointerDown={(e) => {
+              (e.currentTarget as HTMLElement).setPointerCapture(e.pointerId);
+              seekFromPointer(e);
+            }}
+            onPointerMove={(e) => e.buttons && seekFromPointer(e)}
+            onKeyDown={onKey}
+          >
+            <Waveform bars={bars} fraction={fraction} />
+          </div>
+          <div class="voice-meta">
+            <span class="voice-time">{clock(current || position > 0 ? position : total)}</span>
+            {unplayed && <span class="dot" title="Not played yet" />}
+            <button type="button" class="speed" aria-label={L.playbackSpeed} onClick={() => player.cycleSpeed()}>
+              {speedLabel(speed)}
+            </button>
+          </div>
         </div>
       </div>
+      <TranscriptToggle message={m} />
     </div>
+  );
+}
+
+/** A transcript's language as an HTML lang (BCP 47), or none when the server's is not one. */
+const langTag = (language: string | null) =>
+  language && /^[a-z]{2,3}(-[a-z0-9]{2,8})*$/i.test(language) ? language : undefined;
+
+/**
+ * "Show transcript" once the server has one (UI.md): it reveals the text as a region named
+ * "Transcript". While the server works on it, a quiet "Transcribing…"; failed or off, nothing.
+ */
+function TranscriptToggle({ message }: { message: Message }) {
+  const [open, setOpen] = useState(false);
+  const id = useId();
+  const t = message.transcript;
+  if (!t || t.state === "failed" || t.state === "off") return null;
+  if (t.state === "pending") return <p class="transcribing muted">Transcribing…</p>;
+  const text = t.text?.trim() || t.words.map((w) => w.w).join(" ");
+  return (
+    <>
+      <button
+        type="button"
+        class="link transcript-toggle"
+        aria-expanded={open}
+        aria-controls={id}
+        onClick={() => setOpen(!open)}
+      >
+        {open ? L.hideTranscript : L.showTranscript}
+      </button>
+      <div id={id} role="region" aria-label={L.transcript} class="transcript" lang={langTag(t.language)} hidden={!open}>
+        {open && (text ? <p>{text}</p> : <p class="muted">No words were recognized.</p>)}
+      </div>
+    </>
   );
 }
 
