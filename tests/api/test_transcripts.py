@@ -15,8 +15,9 @@ import av
 import numpy as np
 import pytest
 
+from api.test_import import ANDROID, history, run_import, zipped
 from support.api import assert_problem, client_id, make_user_on, ok
-from support.audio import encode, webm_recording
+from support.audio import encode, encode_samples, webm_recording
 from support.factory import ServerFactory
 from support.server import TRANSCRIBING, ServerProcess
 from support.tus import upload
@@ -260,3 +261,24 @@ def test_a_missing_model_stops_the_server_at_start_up(tmp_path: Path) -> None:
         )
         assert done.returncode != 0
         assert needed in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_an_imported_voice_note_gets_a_transcript_too(speaking: ServerProcess) -> None:
+    me = make_user_on(speaking, prefix="me")
+    # "had he married a more amiable woman he might have been made still more respectable than
+    # he was", as a WhatsApp voice note (Ogg/Opus).
+    voice = encode_samples(decode_mono(CLIPS / "0920.flac"), "ogg", "libopus", rate=16_000)
+    task = run_import(
+        me, zipped({"WhatsApp Chat with Mum.txt": ANDROID, "PTT-20261125-WA0003.opus": voice}),
+        "Chat.zip", timezone="Europe/London",
+    )  # fmt: skip
+    [note] = [m for m in history(me, task["chat_id"]) if m["kind"] == "voice"]
+    transcript = transcript_of(me, note["id"])
+    assert transcript["state"] == "ready" and transcript["text"], transcript
+    assert [h["message_id"] for h in hits(me, transcript["words"][-1]["w"])] == [note["id"]]
+
+
+def decode_mono(path: Path) -> np.ndarray:
+    with av.open(str(path)) as container:  # 16-bit FLAC
+        pcm = np.concatenate([f.to_ndarray().reshape(-1) for f in container.decode(audio=0)])
+    return pcm.astype(np.float32) / 32768

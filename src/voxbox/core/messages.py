@@ -32,7 +32,7 @@ from voxbox.core.events import NewEvent, append_events, log_event, publish_ephem
 from voxbox.core.media import finish_upload, release_media
 from voxbox.core.principal import Principal
 from voxbox.core.receipts import do_mark_delivered, undelivered
-from voxbox.core.transcripts import request_transcript
+from voxbox.core.transcripts import request_transcripts
 from voxbox.core.views import (
     TRANSCRIPT_OFF,
     LogCheckOut,
@@ -169,7 +169,7 @@ async def send_message(
         media = await finish_upload(b, sender, upload_id, kind)  # type: ignore[arg-type]
         new = replace(new, media_id=media.id)
     if new.media_id is not None and not view_once:
-        await request_transcript(b, new.media_id)
+        await request_transcripts(b, [new.media_id])
     posted = await _post(b, Post(sender.id, sender.handle, (new,)))
     if posted.existing_id is not None:
         async with b.read() as session:

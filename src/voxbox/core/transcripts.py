@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Collection
 
 from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxbox.core.access import active_member_ids
@@ -21,6 +21,7 @@ from voxbox.core.backends import Backends
 from voxbox.core.events import NewEvent, log_events
 from voxbox.core.views import load_messages
 from voxbox.db.models import Media, Message, SearchDoc, Transcript, User
+from voxbox.db.queries import insert_ignoring_conflicts
 from voxbox.ids import new_id
 from voxbox.media import InvalidMedia
 from voxbox.media import transcribe as engine
@@ -31,27 +32,44 @@ log = logging.getLogger(__name__)
 TRANSCRIBE = "transcribe"
 
 
-async def request_transcript(b: Backends, media_id: str) -> None:
-    """A message is about to post ``media_id`` (not as view-once): queue its transcript, unless
-    it has one, the engine is off, or its uploader turned transcription off. Its own
-    transaction, before the post, so the message shows ``pending`` from the start."""
-    if b.settings.transcribe.engine == "off":
+async def request_transcripts(b: Backends, media_ids: Collection[str]) -> None:
+    """Messages are about to post (or were just kept from an import or a backup) with these
+    media, none as view-once: queue the transcript of each that has none, unless the engine is
+    off or its uploader turned transcription off. Its own transaction, before a send's post,
+    so the message shows ``pending`` from the start."""
+    if b.settings.transcribe.engine == "off" or not media_ids:
         return
-    try:
-        async with b.transaction() as session:
-            media = await session.get(Media, media_id)
-            if media is None or await session.get(Transcript, media_id) is not None:
-                return
-            wanted = select(User.transcribe).where(User.id == media.uploader_id)
-            if not await session.scalar(wanted):
-                return
-            session.add(Transcript(media_id=media_id, state="pending", updated_at=utcnow()))
-            await session.flush()
-            if media.state == "ready":
-                await b.jobs.defer(session, TRANSCRIBE, media_id=media_id)
+    async with b.transaction() as session:
+        wanted = list(
+            (
+                await session.execute(
+                    select(Media.id, Media.state)
+                    .join(User, User.id == Media.uploader_id)
+                    .outerjoin(Transcript, Transcript.media_id == Media.id)
+                    .where(
+                        Media.id.in_(set(media_ids)),
+                        User.transcribe.is_(True),
+                        Transcript.media_id.is_(None),
+                    )
+                )
+            ).tuples()
+        )
+        if not wanted:
+            return
+        now = utcnow()
+        # Another send of the same media may request it at once: the first row stands.
+        inserted = await session.scalars(
+            insert_ignoring_conflicts(session, Transcript).returning(Transcript.media_id),
+            [
+                {"media_id": media_id, "state": "pending", "updated_at": now}
+                for media_id, _ in wanted
+            ],
+        )
+        new = set(inserted)
+        for media_id, state in wanted:
             # Still processing: process_media defers it when the media is ready.
-    except IntegrityError:
-        pass  # another send of the same media requested it first
+            if media_id in new and state == "ready":
+                await b.jobs.defer(session, TRANSCRIBE, media_id=media_id)
 
 
 async def defer_if_pending(b: Backends, session: AsyncSession, media_id: str) -> None:
