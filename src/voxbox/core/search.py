@@ -87,14 +87,17 @@ async def search(
     if not 1 <= limit <= b.settings.limits.search_results_max:
         raise Invalid(f"limit is 1 to {b.settings.limits.search_results_max}.")
     async with b.read() as session:
-        stmt = _matching(b.db.is_sqlite, terms).where(
+        mine = select(Member.chat_id).where(Member.user_id == user.id)
+        if chat_id is not None:
+            mine = mine.where(Member.chat_id == chat_id)
+        chats = list(await session.scalars(mine))
+        if not chats:
+            return SearchOut(results=[], has_more=False)
+        stmt = _matching(b.db.is_sqlite, terms, chats).where(
             Message.deleted_at.is_(None),
             Message.view_once.is_(False),
-            Message.chat_id.in_(select(Member.chat_id).where(Member.user_id == user.id)),
             can_see(user.id),
         )
-        if chat_id is not None:
-            stmt = stmt.where(Message.chat_id == chat_id)
         if kind is not None:
             stmt = stmt.where(Message.kind == kind)
         if before is not None:
@@ -134,8 +137,8 @@ _Hits = Select[str, str, str, str, str | None, str | None, datetime, str]
 _FTS = table("search_fts", column("rowid"))  # SQLite's FTS5 index of search_docs (migration 0008)
 
 
-def _matching(sqlite: bool, terms: list[str]) -> _Hits:
-    """Documents matching every term, best first, with what a hit shows."""
+def _matching(sqlite: bool, terms: list[str], chats: list[str]) -> _Hits:
+    """Documents of ``chats`` matching every term, best first, with what a hit shows."""
     columns = (
         SearchDoc.message_id,
         SearchDoc.body,
@@ -148,20 +151,25 @@ def _matching(sqlite: bool, terms: list[str]) -> _Hits:
     )
     joined = select(*columns).join(Message, Message.id == SearchDoc.message_id)
     joined = joined.join(User, User.id == Message.sender_id)
-    rank: ColumnElement[float]
     if sqlite:
-        # Each term quoted (no FTS5 syntax gets through) and matched as a prefix.
-        match = " AND ".join('"' + term.replace('"', '""') + '"*' for term in terms)
+        # Each term quoted (no FTS5 syntax gets through) and matched as a prefix; the chats are
+        # in the index too, so a common word costs what it costs in the caller's chats only.
+        words = " AND ".join(_quoted(term) + "*" for term in terms)
+        where = " OR ".join(_quoted(chat) for chat in chats)
         fts: ColumnElement[Any] = literal_column("search_fts")
-        joined = joined.join(_FTS, _FTS.c.rowid == SearchDoc.id).where(fts.op("MATCH")(match))
-        rank = func.bm25(fts)
-        return joined.order_by(rank, Message.id.desc())
-    query = func.to_tsquery(
-        "simple", " & ".join("'" + term.replace("'", "''") + "':*" for term in terms)
-    )
+        joined = joined.join(_FTS, _FTS.c.rowid == SearchDoc.id).where(
+            fts.op("MATCH")(f"body : ({words}) AND chat_id : ({where})")
+        )
+        return joined.order_by(func.bm25(fts, 1.0, 0.0), Message.id.desc())
+    query = func.to_tsquery("simple", " & ".join(_quoted(term, "'") + ":*" for term in terms))
     vector = func.to_tsvector("simple", SearchDoc.body)
-    rank = func.ts_rank(vector, query)
-    return joined.where(vector.op("@@")(query)).order_by(rank.desc(), Message.id.desc())
+    return joined.where(vector.op("@@")(query), SearchDoc.chat_id.in_(chats)).order_by(
+        func.ts_rank(vector, query).desc(), Message.id.desc()
+    )
+
+
+def _quoted(word: str, quote: str = '"') -> str:
+    return quote + word.replace(quote, quote * 2) + quote
 
 
 def _words(body: str) -> list[tuple[int, int, str]]:

@@ -142,7 +142,7 @@ async def _finish(
         if result is not None and result.text and messages:
             await session.execute(
                 insert(SearchDoc),
-                [{"message_id": m.id, "body": result.text} for m in messages],
+                [{"message_id": m.id, "chat_id": m.chat_id, "body": result.text} for m in messages],
             )
         await session.flush()
         views = await load_messages(session, messages)

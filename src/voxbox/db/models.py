@@ -330,4 +330,5 @@ class SearchDoc(Base):
     message_id: Mapped[str] = mapped_column(
         ForeignKey("messages.id", ondelete="CASCADE"), unique=True
     )
+    chat_id: Mapped[str] = mapped_column(String(26))  # the message's, indexed with the body
     body: Mapped[str] = mapped_column(Text)

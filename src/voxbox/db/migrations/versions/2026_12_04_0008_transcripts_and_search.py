@@ -4,12 +4,14 @@ Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-04
 
-``search_docs`` holds what a message is found by. Triggers keep it as messages come and go, on
-every path that writes them (sends, forwards, imports, restores, deletes): a text message's text,
-and a voice or audio message's transcript when it is ready already (a forward). The transcription
-job adds the documents of the messages that were waiting for their transcript. A view-once
-message never has one. The index itself: an FTS5 table over it on SQLite (kept by triggers on
-``search_docs``); a GIN index of its ``simple`` tsvector on PostgreSQL.
+``search_docs`` holds what a message is found by, with its chat. Triggers keep it as messages
+come and go, on every path that writes them (sends, forwards, imports, restores, deletes): a text
+message's text, and a voice or audio message's transcript when it is ready already (a forward).
+The transcription job adds the documents of the messages that were waiting for their transcript.
+A view-once message never has one. The index itself: an FTS5 table over it on SQLite (kept by
+triggers on ``search_docs``), which indexes the chat too, so that a search of the caller's chats
+reads only their part of a common word's list; a GIN index of its ``simple`` tsvector on
+PostgreSQL.
 """
 
 import sqlalchemy as sa
@@ -23,28 +25,30 @@ depends_on = None
 # A message's document, if it has one now: the body of a text message, or the ready transcript
 # of a voice or audio message (not a view-once one).
 _DOC_OF_NEW = """
-    INSERT INTO search_docs (message_id, body)
-    SELECT NEW.id, NEW.text WHERE NEW.kind = 'text' AND NEW.text IS NOT NULL
+    INSERT INTO search_docs (message_id, chat_id, body)
+    SELECT NEW.id, NEW.chat_id, NEW.text WHERE NEW.kind = 'text' AND NEW.text IS NOT NULL
         AND NEW.deleted_at IS NULL
     UNION ALL
-    SELECT NEW.id, t.text FROM transcripts t
+    SELECT NEW.id, NEW.chat_id, t.text FROM transcripts t
     WHERE t.media_id = NEW.media_id AND t.state = 'ready' AND t.text <> ''
         AND NOT NEW.view_once AND NEW.deleted_at IS NULL
 """
 
 _SQLITE = [
     """CREATE VIRTUAL TABLE search_fts USING fts5(
-        body, content='search_docs', content_rowid='id',
+        body, chat_id, content='search_docs', content_rowid='id',
         tokenize='unicode61 remove_diacritics 2')""",
     """CREATE TRIGGER search_docs_ai AFTER INSERT ON search_docs BEGIN
-        INSERT INTO search_fts (rowid, body) VALUES (NEW.id, NEW.body);
+        INSERT INTO search_fts (rowid, body, chat_id) VALUES (NEW.id, NEW.body, NEW.chat_id);
     END""",
     """CREATE TRIGGER search_docs_ad AFTER DELETE ON search_docs BEGIN
-        INSERT INTO search_fts (search_fts, rowid, body) VALUES ('delete', OLD.id, OLD.body);
+        INSERT INTO search_fts (search_fts, rowid, body, chat_id)
+        VALUES ('delete', OLD.id, OLD.body, OLD.chat_id);
     END""",
-    """CREATE TRIGGER search_docs_au AFTER UPDATE OF body ON search_docs BEGIN
-        INSERT INTO search_fts (search_fts, rowid, body) VALUES ('delete', OLD.id, OLD.body);
-        INSERT INTO search_fts (rowid, body) VALUES (NEW.id, NEW.body);
+    """CREATE TRIGGER search_docs_au AFTER UPDATE ON search_docs BEGIN
+        INSERT INTO search_fts (search_fts, rowid, body, chat_id)
+        VALUES ('delete', OLD.id, OLD.body, OLD.chat_id);
+        INSERT INTO search_fts (rowid, body, chat_id) VALUES (NEW.id, NEW.body, NEW.chat_id);
     END""",
     f"""CREATE TRIGGER messages_search_ai AFTER INSERT ON messages BEGIN
         {_DOC_OF_NEW};
@@ -96,6 +100,7 @@ def upgrade() -> None:
         "search_docs",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("message_id", sa.String(length=26), nullable=False),
+        sa.Column("chat_id", sa.String(length=26), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
         sa.ForeignKeyConstraint(["message_id"], ["messages.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
@@ -104,7 +109,8 @@ def upgrade() -> None:
     for statement in _SQLITE if op.get_bind().dialect.name == "sqlite" else _POSTGRES:
         op.execute(statement)
     op.execute(
-        "INSERT INTO search_docs (message_id, body) SELECT id, text FROM messages"
+        "INSERT INTO search_docs (message_id, chat_id, body)"
+        " SELECT id, chat_id, text FROM messages"
         " WHERE kind = 'text' AND text IS NOT NULL AND deleted_at IS NULL ORDER BY id"
     )
 
