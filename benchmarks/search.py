@@ -114,7 +114,7 @@ def fill(db: Path, chats: list[str], corpus: Corpus, args: argparse.Namespace) -
     conn = sqlite3.connect(db, timeout=60)
     members: dict[str, list[str]] = {chat: [] for chat in chats}
     for chat, user in conn.execute("SELECT chat_id, user_id FROM members"):
-        members[chat].append(user)
+        members.setdefault(chat, []).append(user)
     now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
     voice_at = set(rng.sample(range(args.messages), args.transcripts))
     messages, media, transcripts = [], [], []
