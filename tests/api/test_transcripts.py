@@ -282,3 +282,16 @@ def decode_mono(path: Path) -> np.ndarray:
     with av.open(str(path)) as container:  # 16-bit FLAC
         pcm = np.concatenate([f.to_ndarray().reshape(-1) for f in container.decode(audio=0)])
     return pcm.astype(np.float32) / 32768
+
+
+def test_with_the_engine_off_voice_is_off_and_texts_are_still_found(make_user: Any) -> None:
+    alice, bob = make_user(), make_user()  # the session's server: VOXBOX_TRANSCRIBE__ENGINE=off
+    chat_id = alice.direct_with(bob)
+    uid = upload(alice.http, webm_recording(1), filename="note.webm")
+    body = {"client_id": client_id(), "kind": "voice", "upload_id": uid}
+    voice = ok(alice.http.post(f"/chats/{chat_id}/messages", json=body), 201)
+    assert voice["transcript"]["state"] == "off"
+    assert ok(bob.http.get(f"/messages/{voice['id']}"))["transcript"]["state"] == "off"
+    text = alice.send(chat_id, "Bring the umbrella")
+    assert text["transcript"] is None
+    assert [h["message_id"] for h in hits(bob, "umbrel")] == [text["id"]]
