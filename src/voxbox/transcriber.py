@@ -46,6 +46,12 @@ class Transcriber:
             ) from None
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        """Stop the transcription processes, also one in the middle of a long file (its job was
+        cancelled already, and its transcript stays pending to be made again)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            # Python 3.14 has pool.terminate_workers(); until then its process table.
+            processes = list(getattr(pool, "_processes", {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                process.terminate()
