@@ -179,7 +179,10 @@ class PocketsphinxEngine:
         from pocketsphinx import Decoder  # its model loads in ~0.3 s: only when wanted
 
         files = {} if model_dir is None else _sphinx_files(model_dir)
-        self._decoder = Decoder(samprate=RATE, **files)
+        # No flat-lexicon second pass: on the LibriVox clips it cost words on every path (FLAC
+        # 28.2% -> 26.8% WER without it, stored Ogg/Opus 31.0% -> 25.4%, a recording 26.8% ->
+        # 22.5%; docs/benchmarks.md), and it takes time.
+        self._decoder = Decoder(samprate=RATE, fwdflat=False, **files)
         self._lock = threading.Lock()
 
     def recognize(self, pcm: np.ndarray) -> tuple[list[Word], str]:
@@ -193,7 +196,7 @@ class PocketsphinxEngine:
         return words, "en"
 
     def recognize_utterance(self, pcm: np.ndarray) -> list[Word]:
-        """One utterance as it is, however long or quiet (the benchmark's plain baseline)."""
+        """One utterance as it is, however long or quiet."""
         with self._lock:
             decoder = self._decoder
             decoder.start_utt()
