@@ -34,6 +34,8 @@ class LimitsSettings(BaseModel):
     group_max_members: int = Field(256, ge=2)
     page_max: int = Field(200, ge=1)
     search_results_max: int = Field(50, ge=1)  # GET /search?limit=
+    search_offset_max: int = Field(1000, ge=0)  # GET /search?offset=: how deep a caller pages
+    searches_per_minute: int = Field(120, ge=1)  # per user
     login_attempts_per_handle: int = Field(10, ge=1)
     login_attempts_per_address: int = Field(30, ge=1)
     login_window_seconds: int = Field(60, ge=1)

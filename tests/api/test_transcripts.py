@@ -232,9 +232,8 @@ def test_a_broken_engine_and_a_file_too_long_fail_clearly_once_each(
     for sent in broken:
         transcript = transcript_of(alice, sent["id"])
         assert transcript["state"] == "failed", transcript
-        assert transcript["error"] == (
-            "The transcription engine crashed (a damaged model, or out of memory)."
-        )
+        # pocketsphinx crashes on it (or, were it to raise, could not start): said either way.
+        assert transcript["error"].startswith("The transcription engine "), transcript
         assert transcript["text"] is None and transcript["words"] == []
     long = send_file(alice, chat_id, silence_ogg(60 * 60), "an hour.ogg")
     transcript = transcript_of(alice, long["id"], timeout=120)
@@ -295,3 +294,79 @@ def test_with_the_engine_off_voice_is_off_and_texts_are_still_found(make_user: A
     text = alice.send(chat_id, "Bring the umbrella")
     assert text["transcript"] is None
     assert [h["message_id"] for h in hits(bob, "umbrel")] == [text["id"]]
+
+
+def test_search_folds_accents_pages_and_keeps_single_letters_whole(speaking: ServerProcess) -> None:
+    alice = make_user_on(speaking, prefix="alice")
+    chat_id = alice.self_chat()["id"]
+    cafe = alice.send(chat_id, "Meet at the Café Olé 👍👍 at noon")
+    for q in ("cafe", "café", "CAFÉ", "ole caf"):
+        assert [h["message_id"] for h in hits(alice, q)] == [cafe["id"]], q
+    [hit] = hits(alice, "noon")
+    # Highlights count characters (code points), emoji too.
+    start, end = hit["highlights"][0]
+    assert hit["snippet"][start:end] == "noon"
+    # A single letter is a word of its own, not the start of every word.
+    assert hits(alice, "a") == []
+    plan = alice.send(chat_id, "plan a")
+    assert [h["message_id"] for h in hits(alice, "a")] == [plan["id"]]
+    # Pages: offset plus limit while has_more, no hit twice.
+    sent = {alice.send(chat_id, f"zebra number {i}")["id"] for i in range(3)}
+    first = ok(alice.http.get("/search", params={"q": "zebra", "limit": 2}))
+    second = ok(alice.http.get("/search", params={"q": "zebra", "limit": 2, "offset": 2}))
+    assert first["has_more"] is True and second["has_more"] is False
+    seen = [h["message_id"] for h in first["results"] + second["results"]]
+    assert sorted(seen) == sorted(sent)
+
+
+async def test_transcripts_reach_only_those_who_may_see_the_message(
+    speaking: ServerProcess,
+) -> None:
+    alice = make_user_on(speaking, prefix="alice")
+    bob = make_user_on(speaking, prefix="bob")
+    carol = make_user_on(speaking, prefix="carol")
+    group = alice.group("Readers", bob)
+    async with alice.events(after=alice.latest_seq()) as ev:
+        sent = send_clip(alice, group, "0880")
+        ok(bob.http.delete(f"/messages/{sent['id']}", params={"scope": "me"}), 204)
+        ok(alice.http.post(f"/chats/{group}/members", json={"handle": carol.handle}))
+        updated = await ev.next_event(
+            "message.updated", where=lambda e: e["data"]["id"] == sent["id"], timeout=60
+        )
+    said = updated["data"]["transcript"]["words"][-1]["w"]
+    for other in (bob, carol):  # hid it; joined after it
+        log = ok(other.http.get("/events", params={"after": 0, "timeout": 0}))["events"]
+        told = [e for e in log if e["type"] == "message.updated" and e["data"]["transcript"]]
+        assert not [e for e in told if e["data"]["transcript"]["state"] == "ready"], told
+        assert hits(other, said) == []
+    assert [h["message_id"] for h in hits(alice, said)] == [sent["id"]]
+    # Deleted for everyone: found no more.
+    ok(alice.http.delete(f"/messages/{sent['id']}", params={"scope": "everyone"}), 204)
+    assert hits(alice, said) == []
+
+
+def test_a_view_once_note_is_not_transcribed_even_when_asked_for_by_its_media(
+    speaking: ServerProcess,
+) -> None:
+    alice = make_user_on(speaking, prefix="alice")
+    bob = make_user_on(speaking, prefix="bob")
+    chat_id = alice.direct_with(bob)
+    ok(alice.http.patch("/me", json={"transcribe": True}))
+    once = send_clip(alice, chat_id, "0930", view_once=True)
+    # Bob tries to post it again by its media id: refused, and nothing is transcribed.
+    body = {"client_id": client_id(), "kind": "voice", "media_id": once["media"]["id"]}
+    assert_problem(bob.http.post(f"/chats/{bob.self_chat()['id']}/messages", json=body), 422)
+    assert ok(alice.http.get(f"/messages/{once['id']}"))["transcript"]["state"] == "off"
+    reference = (CLIPS / "0930.txt").read_text().split()
+    assert all(hits(alice, word) == [] for word in reference if len(word) > 3)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_searches_are_rate_limited(make_server: Any) -> None:
+    server = make_server(limits__searches_per_minute="2")
+    alice = make_user_on(server, prefix="alice")
+    for _ in range(2):
+        hits(alice, "anything")
+    r = alice.http.get("/search", params={"q": "anything"})
+    assert_problem(r, 429)
+    assert int(r.headers["Retry-After"]) >= 1

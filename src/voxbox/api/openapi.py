@@ -51,6 +51,7 @@ EXTRA: dict[tuple[str, str], set[int]] = {
     ("get", "/backups/{backup_id}/download"): {409},
     ("post", "/backups/restore"): {409, 411, 507},
     ("post", "/imports"): {409, 411, 507},
+    ("get", "/search"): {429},
 }
 # tus headers: what the server parses (a 400 otherwise; a PATCH of another type is a 415).
 TUS_HEADERS: dict[str, dict[str, Any]] = {
@@ -138,12 +139,18 @@ def truthful(schema: dict[str, Any], settings: Settings) -> dict[str, Any]:
             _bound(target, keyword, getattr(settings.limits, setting))
     for name, path in schema.get("paths", {}).items():
         for parameter in path.get("get", {}).get("parameters", []):
+            number = parameter["schema"]  # an optional one's is in anyOf, beside null
+            number = next(
+                (t for t in number.get("anyOf", []) if t.get("type") == "integer"), number
+            )
             if parameter["name"] == "limit":
-                parameter["schema"]["maximum"] = (
+                number["maximum"] = (
                     settings.limits.search_results_max
                     if name == f"{API}/search"
                     else settings.limits.page_max
                 )
+            if parameter["name"] == "offset" and name == f"{API}/search":
+                number["maximum"] = settings.limits.search_offset_max
     return schema
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement, SQLColumnExpression, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlalchemy.orm.util import AliasedClass
 
 from voxbox.core.errors import Forbidden, NotFound
@@ -62,6 +63,19 @@ def can_see(user_id: str | SQLColumnExpression[str]) -> ColumnElement[bool]:
         .correlate_except(HiddenMessage)
     )
     return and_(member, ~hidden)
+
+
+async def current_viewers(session: AsyncSession, message: Message) -> list[str]:
+    """The current members of the message's chat who may see it: who gets an event about it
+    (not a member who joined after it, nor one who deleted it for themselves)."""
+    viewer = aliased(Member, name="viewer")  # not can_see's own Member
+    return list(
+        await session.scalars(
+            select(viewer.user_id)
+            .join(Message, Message.chat_id == viewer.chat_id)
+            .where(Message.id == message.id, viewer.left_id.is_(None), can_see(viewer.user_id))
+        )
+    )
 
 
 def visible_to(member: Member) -> list[ColumnElement[bool]]:

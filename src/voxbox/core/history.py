@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voxbox.core.backends import Backends
 from voxbox.core.events import NewEvent, log_events
 from voxbox.core.principal import Principal
-from voxbox.core.transcripts import request_transcripts
+from voxbox.core.transcripts import do_request_transcripts
 from voxbox.core.views import load_chat
 from voxbox.db.models import Chat, Media, Member, Message, Receipt, Star
 from voxbox.ids import ids_at, new_id
@@ -113,7 +113,8 @@ async def keep_chat(
             view = await load_chat(session, owner.id, chat)
             event = NewEvent([owner.id], "chat.created" if created else "chat.updated", view)
             await log_events(session, [event])
-    await request_transcripts(b, [m.media.id for m in fresh if m.media is not None])
+        media_ids = [m.media.id for m in fresh if m.media is not None]
+        await do_request_transcripts(b, session, owner.id, media_ids)
     return Kept(chat.id, len(fresh), len(messages) - len(fresh), by_key)
 
 

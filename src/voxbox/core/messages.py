@@ -169,7 +169,7 @@ async def send_message(
         media = await finish_upload(b, sender, upload_id, kind)  # type: ignore[arg-type]
         new = replace(new, media_id=media.id)
     if new.media_id is not None and not view_once:
-        await request_transcripts(b, [new.media_id])
+        await request_transcripts(b, sender.id, [new.media_id])
     posted = await _post(b, Post(sender.id, sender.handle, (new,)))
     if posted.existing_id is not None:
         async with b.read() as session:
@@ -372,7 +372,13 @@ def _stage(
             if found.kind != new.kind:
                 raise Invalid(f"This media is {found.kind}, not {new.kind}.")
             media = media_out(found)
-            transcript = None if new.view_once else session.get(Transcript, new.media_id)
+            # Shared: a transcript being finished (under an update lock) is waited for, so
+            # this message is either in its finishing or sees it ready (PostgreSQL).
+            transcript = (
+                None
+                if new.view_once
+                else session.get(Transcript, new.media_id, with_for_update={"read": True})
+            )
     row = {
         "id": new_id(),
         "chat_id": new.chat_id,

@@ -22,7 +22,7 @@ from sqlalchemy import ColumnElement, Select, column, exists, func, literal_colu
 
 from voxbox.core.access import can_see
 from voxbox.core.backends import Backends
-from voxbox.core.errors import Invalid
+from voxbox.core.errors import Invalid, RateLimited
 from voxbox.core.principal import Principal
 from voxbox.core.views import MessageOut, Timestamp, load_messages
 from voxbox.db.models import Media, Member, Message, Receipt, SearchDoc, Transcript, User
@@ -81,11 +81,23 @@ async def search(
     chat_id: str | None = None,
     kind: Literal["text", "voice", "audio"] | None = None,
     before: datetime | None = None,
-    limit: int = 20,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> SearchOut:
+    """Hits ``offset`` to ``offset + limit`` (default 20) in rank order; at most
+    ``limits.searches_per_minute`` searches a minute per user."""
     terms = query_terms(q)
-    if not 1 <= limit <= b.settings.limits.search_results_max:
-        raise Invalid(f"limit is 1 to {b.settings.limits.search_results_max}.")
+    limits = b.settings.limits
+    limit = min(20, limits.search_results_max) if limit is None else limit
+    if not 1 <= limit <= limits.search_results_max:
+        raise Invalid(f"limit is 1 to {limits.search_results_max}.")
+    if not 0 <= offset <= limits.search_offset_max:
+        raise Invalid(f"offset is 0 to {limits.search_offset_max}.")
+    count, retry = await b.limiter.hit(f"search:{user.id}", 60)
+    if count > limits.searches_per_minute:
+        raise RateLimited(
+            f"Too many searches: at most {limits.searches_per_minute} a minute.", retry
+        )
     async with b.read() as session:
         mine = select(Member.chat_id).where(Member.user_id == user.id)
         if chat_id is not None:
@@ -102,7 +114,7 @@ async def search(
             stmt = stmt.where(Message.kind == kind)
         if before is not None:
             stmt = stmt.where(Message.created_at < before)
-        rows = (await session.execute(stmt.limit(limit + 1))).all()
+        rows = (await session.execute(stmt.offset(offset).limit(limit + 1))).all()
         media_ids = {row.media_id for row in rows[:limit] if row.media_id}
         words: dict[str, str | None] = {}
         if media_ids:
@@ -154,18 +166,26 @@ def _matching(sqlite: bool, terms: list[str], chats: list[str]) -> _Hits:
     if sqlite:
         # Each term quoted (no FTS5 syntax gets through) and matched as a prefix; the chats are
         # in the index too, so a common word costs what it costs in the caller's chats only.
-        words = " AND ".join(_quoted(term) + "*" for term in terms)
+        words = " AND ".join(_quoted(term) + _prefix(term, "*") for term in terms)
         where = " OR ".join(_quoted(chat) for chat in chats)
         fts: ColumnElement[Any] = literal_column("search_fts")
         joined = joined.join(_FTS, _FTS.c.rowid == SearchDoc.id).where(
             fts.op("MATCH")(f"body : ({words}) AND chat_id : ({where})")
         )
         return joined.order_by(func.bm25(fts, 1.0, 0.0), Message.id.desc())
-    query = func.to_tsquery("simple", " & ".join(_quoted(term, "'") + ":*" for term in terms))
-    vector = func.to_tsvector("simple", SearchDoc.body)
+    query = func.to_tsquery(
+        "simple", " & ".join(_quoted(term, "'") + _prefix(term, ":*") for term in terms)
+    )
+    vector = func.to_tsvector("simple", func.voxbox_fold(SearchDoc.body))  # its GIN index
     return joined.where(vector.op("@@")(query), SearchDoc.chat_id.in_(chats)).order_by(
         func.ts_rank(vector, query).desc(), Message.id.desc()
     )
+
+
+def _prefix(term: str, mark: str) -> str:
+    """A term matches the start of words, but a single letter only itself: as a prefix it is
+    most of the index (``a*``), slow and of no use."""
+    return mark if len(term) > 1 else ""
 
 
 def _quoted(word: str, quote: str = '"') -> str:
@@ -207,10 +227,11 @@ def offset_of(body: str, timed: list[dict[str, int | str]], at: int) -> int | No
     return int(timed[index]["start_ms"])
 
 
-async def inbox(b: Backends, user: Principal, limit: int) -> list[MessageOut]:
+async def inbox(b: Backends, user: Principal, limit: int | None = None) -> list[MessageOut]:
     """The voice messages the user received and has not played, across chats, oldest first:
     ready to play (processing ones wait), not deleted, and not view-once (one of those is
     opened on purpose, not played by a queue)."""
+    limit = b.settings.limits.page_max if limit is None else limit
     if not 1 <= limit <= b.settings.limits.page_max:
         raise Invalid(f"limit is 1 to {b.settings.limits.page_max}.")
     played = (

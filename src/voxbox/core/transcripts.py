@@ -13,10 +13,10 @@ import json
 import logging
 from collections.abc import Collection
 
-from sqlalchemy import insert, select
+from sqlalchemy import Select, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voxbox.core.access import active_member_ids
+from voxbox.core.access import current_viewers, may_post_media
 from voxbox.core.backends import Backends
 from voxbox.core.events import NewEvent, log_events
 from voxbox.core.views import load_messages
@@ -25,6 +25,7 @@ from voxbox.db.queries import insert_ignoring_conflicts
 from voxbox.ids import new_id
 from voxbox.media import InvalidMedia
 from voxbox.media import transcribe as engine
+from voxbox.storage import BlobNotFound
 from voxbox.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -32,44 +33,66 @@ log = logging.getLogger(__name__)
 TRANSCRIBE = "transcribe"
 
 
-async def request_transcripts(b: Backends, media_ids: Collection[str]) -> None:
-    """Messages are about to post (or were just kept from an import or a backup) with these
-    media, none as view-once: queue the transcript of each that has none, unless the engine is
-    off or its uploader turned transcription off. Its own transaction, before a send's post,
-    so the message shows ``pending`` from the start."""
+async def request_transcripts(b: Backends, poster: str, media_ids: Collection[str]) -> None:
+    """``poster`` is about to post these media (none as view-once): queue their transcripts
+    (see ``do_request_transcripts``). Its own transaction, before the post, so the message
+    shows ``pending`` from the start; none at all when there is nothing to ask (a read)."""
     if b.settings.transcribe.engine == "off" or not media_ids:
         return
-    async with b.transaction() as session:
-        wanted = list(
-            (
-                await session.execute(
-                    select(Media.id, Media.state)
-                    .join(User, User.id == Media.uploader_id)
-                    .outerjoin(Transcript, Transcript.media_id == Media.id)
-                    .where(
-                        Media.id.in_(set(media_ids)),
-                        User.transcribe.is_(True),
-                        Transcript.media_id.is_(None),
-                    )
-                )
-            ).tuples()
-        )
-        if not wanted:
+    async with b.read() as session:
+        if not await session.scalar(_wanted(poster, media_ids).limit(1)):
             return
-        now = utcnow()
-        # Another send of the same media may request it at once: the first row stands.
-        inserted = await session.scalars(
-            insert_ignoring_conflicts(session, Transcript).returning(Transcript.media_id),
-            [
-                {"media_id": media_id, "state": "pending", "updated_at": now}
-                for media_id, _ in wanted
-            ],
+    async with b.transaction() as session:
+        await do_request_transcripts(b, session, poster, media_ids)
+
+
+async def do_request_transcripts(
+    b: Backends, session: AsyncSession, poster: str, media_ids: Collection[str]
+) -> None:
+    """In ``session``'s transaction: a pending transcript, and its job once the media is
+    ready, for each media ``poster`` may post that has none, unless the engine is off or its
+    uploader turned transcription off. A view-once note someone received is never one a
+    caller may post, so asking for it by id does nothing."""
+    if b.settings.transcribe.engine == "off" or not media_ids:
+        return
+    # The media's row is read under a share lock: its processing job marks it ready under an
+    # update lock, so either this sees it ready, or that job sees this pending transcript.
+    wanted = list(
+        (
+            await session.execute(
+                _wanted(poster, media_ids)
+                .add_columns(Media.state)
+                .with_for_update(read=True, of=Media)
+            )
+        ).tuples()
+    )
+    if not wanted:
+        return
+    now = utcnow()
+    # Another send of the same media may request it at once: the first row stands.
+    inserted = await session.scalars(
+        insert_ignoring_conflicts(session, Transcript).returning(Transcript.media_id),
+        [{"media_id": media_id, "state": "pending", "updated_at": now} for media_id, _ in wanted],
+    )
+    new = set(inserted)
+    for media_id, state in wanted:
+        # Still processing: process_media defers it when the media is ready.
+        if media_id in new and state == "ready":
+            await b.jobs.defer(session, TRANSCRIBE, media_id=media_id)
+
+
+def _wanted(poster: str, media_ids: Collection[str]) -> Select[str]:
+    return (
+        select(Media.id)
+        .join(User, User.id == Media.uploader_id)
+        .outerjoin(Transcript, Transcript.media_id == Media.id)
+        .where(
+            Media.id.in_(set(media_ids)),
+            may_post_media(poster),
+            User.transcribe.is_(True),
+            Transcript.media_id.is_(None),
         )
-        new = set(inserted)
-        for media_id, state in wanted:
-            # Still processing: process_media defers it when the media is ready.
-            if media_id in new and state == "ready":
-                await b.jobs.defer(session, TRANSCRIBE, media_id=media_id)
+    )
 
 
 async def defer_if_pending(b: Backends, session: AsyncSession, media_id: str) -> None:
@@ -81,13 +104,23 @@ async def defer_if_pending(b: Backends, session: AsyncSession, media_id: str) ->
 
 
 async def transcribe_job(b: Backends, media_id: str) -> None:
-    """Make the transcript of a ready media. Every outcome but a crash is final: an engine that
-    cannot start, audio it cannot read or a file too long is ``failed`` with the reason, never
-    retried (no storm of jobs failing alike). A second run finds it no longer pending."""
+    """Make the transcript of a ready media. Every outcome but an outage of the blob store or
+    database is final: an engine that cannot start or crashes, audio it cannot read, a missing
+    file or one too long is ``failed`` with the reason, never retried (no storm of jobs failing
+    alike). A second run finds it no longer pending. With the engine turned off since it was
+    asked for, the transcript is dropped (``off``)."""
     async with b.read() as session:
         row = await session.get(Transcript, media_id)
         media = await session.get(Media, media_id)
     if row is None or row.state != "pending" or media is None or media.state == "processing":
+        return
+    if b.settings.transcribe.engine == "off":
+        async with b.transaction() as session:
+            await session.execute(
+                delete(Transcript).where(
+                    Transcript.media_id == media_id, Transcript.state == "pending"
+                )
+            )
         return
     most = b.settings.transcribe.max_seconds
     result: engine.Transcript | None = None
@@ -101,11 +134,14 @@ async def transcribe_job(b: Backends, media_id: str) -> None:
         try:
             await b.store.fetch_to_file(media.ogg_key, path)
             result = await b.transcriber.run(path)
+        except BlobNotFound:
+            error = "The audio is missing."
         except (engine.EngineFailed, InvalidMedia) as exc:
             error = str(exc)
-            log.warning("transcribing media %s failed: %s", media_id, error)
         finally:
             await asyncio.to_thread(path.unlink, missing_ok=True)
+        if error is not None:
+            log.warning("transcribing media %s failed: %s", media_id, error)
     await _finish(b, media_id, result, error)
 
 
@@ -149,7 +185,7 @@ async def _finish(
         await log_events(
             session,
             [
-                NewEvent(await active_member_ids(session, m.chat_id), "message.updated", view)
+                NewEvent(await current_viewers(session, m), "message.updated", view)
                 for m, view in zip(messages, views, strict=True)
             ],
         )
@@ -158,12 +194,16 @@ async def _finish(
 async def resume_transcripts(b: Backends) -> int:
     """Queue again the pending transcripts of ready media: for the in-process queue at start-up,
     whose jobs died with the process."""
+    if b.settings.transcribe.engine == "off":
+        return 0
     return await _requeue(b, queued=set())
 
 
 async def requeue_lost_transcripts(b: Backends) -> int:
     """Queue again pending transcripts with no job queued or running (a crash between the
     request and its post, a job that failed for good): from housekeeping, durable queue."""
+    if b.settings.transcribe.engine == "off":
+        return 0
     pending = await b.jobs.pending(TRANSCRIBE)
     return 0 if pending is None else await _requeue(b, queued=pending)
 

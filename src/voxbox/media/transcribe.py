@@ -258,7 +258,16 @@ def load_engine(name: str, model_dir: str | None) -> None:
 
 
 def transcribe_in_process(path: str) -> Transcript:
-    """Transcribe with this process's engine (in a transcription process)."""
+    """Transcribe with this process's engine (in a transcription process). Every failure is an
+    ``EngineFailed`` in words a user may read (no paths); ``InvalidMedia`` for audio that
+    cannot be decoded."""
     if _engine is None:
         raise EngineFailed(f"The transcription engine could not start: {_engine_error}")
-    return transcribe(Path(path), _engine)
+    try:
+        return transcribe(Path(path), _engine)
+    except InvalidMedia:
+        raise InvalidMedia("The audio could not be decoded for a transcript.") from None
+    except MemoryError:
+        raise EngineFailed("The transcription ran out of memory.") from None
+    except Exception as exc:  # the engine's own failure, whatever it is
+        raise EngineFailed(f"The transcription engine failed: {type(exc).__name__}.") from None

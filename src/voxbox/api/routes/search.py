@@ -24,13 +24,17 @@ async def search(
     chat_id: Annotated[str | None, Query(max_length=64)] = None,
     kind: Literal["text", "voice", "audio"] | None = None,
     before: datetime | None = None,
-    limit: Annotated[int, Query(ge=1)] = 20,  # at most limits.search_results_max (in the schema)
+    # At most limits.search_results_max, default 20; offset at most limits.search_offset_max
+    # (both in the schema).
+    limit: Annotated[int | None, Query(ge=1)] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
 ) -> SearchOut:
     """Texts and transcripts the caller may see, best match first. Every word of `q` must
     start a word of the message (any case, accents or not). `before`: sent before this time.
-    A hit in a voice or audio message has `offset_ms`, where its first matched word is said."""
+    A hit in a voice or audio message has `offset_ms`, where its first matched word is said.
+    The next page: `offset` plus `limit`, while `has_more`."""
     return await search_core.search(
-        b, user, q, chat_id=chat_id, kind=kind, before=before, limit=limit
+        b, user, q, chat_id=chat_id, kind=kind, before=before, limit=limit, offset=offset
     )
 
 
@@ -41,5 +45,5 @@ class InboxOut(BaseModel):
 @router.get("/inbox")
 async def inbox(b: B, user: CurrentUser, limit: Annotated[int, Query(ge=1)] = 200) -> InboxOut:
     """The caller's unplayed voice messages across chats, oldest first (not view-once ones);
-    `limit` at most limits.page_max."""
+    `limit` at most limits.page_max, its default."""
     return InboxOut(messages=await search_core.inbox(b, user, limit))

@@ -60,9 +60,22 @@ _SQLITE = [
 ]
 
 _POSTGRES = [
-    "CREATE INDEX ix_search_docs_tsv ON search_docs USING gin (to_tsvector('simple', body))",
+    # Search matches words with or without accents: the index and the query fold them alike
+    # (the query's words are folded in Python). unaccent is a trusted extension (PostgreSQL 13+):
+    # the database's owner may create it. Wrapped, because an index needs an immutable function.
+    "CREATE EXTENSION IF NOT EXISTS unaccent",
+    """CREATE FUNCTION voxbox_fold(text) RETURNS text
+        LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+        AS $$ SELECT lower(public.unaccent('public.unaccent'::regdictionary, $1)) $$""",
+    "CREATE INDEX ix_search_docs_tsv ON search_docs"
+    " USING gin (to_tsvector('simple', voxbox_fold(body)))",
     f"""CREATE FUNCTION voxbox_messages_search_ai() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
+        IF NEW.media_id IS NOT NULL THEN
+            -- A transcript being finished (under an update lock) is waited for, so this message
+            -- is either in its finishing or sees it ready.
+            PERFORM 1 FROM transcripts WHERE media_id = NEW.media_id FOR SHARE;
+        END IF;
         {_DOC_OF_NEW};
         RETURN NULL;
     END $$""",
@@ -124,6 +137,8 @@ def downgrade() -> None:
         op.execute("DROP TRIGGER messages_search_ai ON messages")
         op.execute("DROP TRIGGER messages_search_au ON messages")
         op.execute("DROP FUNCTION voxbox_messages_search_ai(), voxbox_messages_search_au()")
+        op.execute("DROP INDEX ix_search_docs_tsv")
+        op.execute("DROP FUNCTION voxbox_fold(text)")
     op.drop_table("search_docs")
     op.drop_table("transcripts")
     with op.batch_alter_table("users", schema=None) as batch_op:
