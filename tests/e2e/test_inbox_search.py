@@ -50,8 +50,9 @@ def app_server(server_factory: ServerFactory) -> ServerProcess:
 
 
 def send_voice_with_a_pause(user: User, chat_id: str) -> dict[str, Any]:
-    """A 7 s voice note: 1 s of sound, 5 s of silence, 1 s of sound (Ogg/Opus)."""
-    samples = np.concatenate([speechlike(1.0), np.zeros(5 * RATE, np.float32), speechlike(1.0)])
+    """A 10 s voice note: 4 s of sound, 5 s of silence, 1 s of sound (Ogg/Opus). The first 4 s
+    leave the test time to pause it before the skip, even on a busy machine."""
+    samples = np.concatenate([speechlike(4.0), np.zeros(5 * RATE, np.float32), speechlike(1.0)])
     data = encode_samples(samples, "ogg", "libopus")
     uid = upload(user.http, data, filename="pause.ogg", kind="voice", chat_id=chat_id)
     body = {"client_id": client_id(), "kind": "voice", "upload_id": uid}
@@ -105,8 +106,8 @@ def test_the_inbox_plays_three_unplayed_notes_from_two_chats_in_order(
     shoot(alice.page, "voice-inbox")
     check_a11y(alice.page, "the voice inbox, paused")
     alice.press(button(inbox, "Play"))
-    # From the end of the first second, past the 5 s of silence, to (nearly) the last second.
-    alice.page.wait_for_function("() => window.__e2eMedia.seeks.some(t => t > 5 && t < 6.5)")
+    # From the end of the first 4 s, past the 5 s of silence, to (nearly) the last second.
+    alice.page.wait_for_function("() => window.__e2eMedia.seeks.some(t => t > 8 && t < 9.5)")
     expect(line).to_have_text(now_playing("Bob", "Direct chat", "3 of 3"))
     expect(line).to_contain_text("All caught up")
 

@@ -70,7 +70,6 @@ export const L = {
   nextVoice: "Next voice message",
   stop: "Stop",
   /** Added (not in UI.md): the transcript toggle while shown, the inbox's ending, Settings. */
-  hideTranscript: "Hide transcript",
   closeInbox: "Close voice inbox",
   transcribeMine: "Transcribe my voice messages",
   noResults: "No messages found",

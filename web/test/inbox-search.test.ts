@@ -144,6 +144,13 @@ describe("the inbox queue", () => {
 
 describe("splitHighlights", () => {
   const join = (p: { text: string }[]) => p.map((x) => x.text).join("");
+  test("counts characters as the server does: an emoji is one", () => {
+    // The server's ranges for "see 👍👍 you at Quillfeather Lane": "Quillfeather" is 14-26.
+    const s = "see 👍👍 you at Quillfeather Lane";
+    const pieces = splitHighlights(s, [[14, 26]]);
+    expect(pieces.filter((p) => p.mark).map((p) => p.text)).toEqual(["Quillfeather"]);
+    expect(join(pieces)).toBe(s);
+  });
   test("marks the ranges and keeps the rest as plain text", () => {
     const pieces = splitHighlights("the quick brown fox", [
       [4, 9],

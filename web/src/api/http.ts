@@ -120,7 +120,10 @@ export const api = {
     },
   ) => request<Message>("POST", `/chats/${chatId}/messages`, body),
   message: (id: string) => request<Message>("GET", `/messages/${id}`),
-  search: (params: { q: string; chat_id?: string; kind?: Message["kind"]; before?: string; limit?: number }, signal?: AbortSignal) =>
+  search: (
+    params: { q: string; chat_id?: string; kind?: Message["kind"]; before?: string; limit?: number; offset?: number },
+    signal?: AbortSignal,
+  ) =>
     request<SearchPage>("GET", `/search${q(params)}`, undefined, signal),
   inbox: () => request<{ messages: Message[] }>("GET", "/inbox"),
   deleteMessage: (id: string, scope: "me" | "everyone") =>

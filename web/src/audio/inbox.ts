@@ -138,6 +138,11 @@ class VoiceInbox {
     // player.play marks it played (POST /messages/{id}/played), as a press on its Play does.
     await player.play(m, from / 1000);
     if (gen !== this.generation) return;
+    if (!player.isCurrent(m)) {
+      // It could not be played (its media is gone, or would not load): on to the next.
+      this.next();
+      return;
+    }
     this.set({ phase: "playing" });
     this.onPlayer();
   }

@@ -45,7 +45,8 @@ export function useSearch(): Search {
   const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   const request = useRef<AbortController | null>(null);
 
-  const run = useCallback(async (q: string, before?: { found: Found; at: string }) => {
+  // `earlier`: the results shown so far, when asking for the next page (ranked, so by offset).
+  const run = useCallback(async (q: string, earlier?: Found) => {
     clearTimeout(timer.current);
     request.current?.abort();
     request.current = null;
@@ -59,10 +60,12 @@ export function useSearch(): Search {
     request.current = controller;
     setLoading(true);
     try {
-      const page = await api.search({ q: q.trim(), before: before?.at, limit: PAGE }, controller.signal);
+      const shown = earlier?.results ?? [];
+      const page = await api.search({ q: q.trim(), limit: PAGE, offset: shown.length }, controller.signal);
       if (controller.signal.aborted) return;
-      const earlier = before ? before.found.results : [];
-      setFound({ query: q, results: [...earlier, ...page.results], hasMore: page.has_more });
+      const known = new Set(shown.map((r) => r.message_id));
+      const fresh = page.results.filter((r) => !known.has(r.message_id));
+      setFound({ query: q, results: [...shown, ...fresh], hasMore: page.has_more });
       setError("");
     } catch (e) {
       if (controller.signal.aborted) return;
@@ -95,8 +98,7 @@ export function useSearch(): Search {
     submit: () => void run(query),
     clear: () => type(""),
     more: () => {
-      const last = found?.results.at(-1);
-      if (found && last) void run(found.query, { found, at: last.created_at });
+      if (found) void run(found.query, found);
     },
     found: searchable(query) ? found : null,
     loading,

@@ -142,7 +142,8 @@ function TranscriptToggle({ message }: { message: Message }) {
         aria-controls={id}
         onClick={() => setOpen(!open)}
       >
-        {open ? L.hideTranscript : L.showTranscript}
+        {/* One name, open or not (UI.md): aria-expanded says which; the chevron shows it. */}
+        {L.showTranscript}
       </button>
       <div id={id} role="region" aria-label={L.transcript} class="transcript" lang={langTag(t.language)} hidden={!open}>
         {open && (text ? <p>{text}</p> : <p class="muted">No words were recognized.</p>)}
