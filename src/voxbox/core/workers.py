@@ -107,8 +107,13 @@ def register_jobs(b: Backends) -> None:
     in every process that defers or runs jobs."""
     b.jobs.task(media.PROCESS_MEDIA, functools.partial(media.process_media_job, b), lock="media_id")
     b.jobs.task(uploads.DELETE_BLOBS, functools.partial(uploads.delete_blobs, b))
+    # Transcripts wait behind the rest: a backlog of them (a restored backup's voice notes)
+    # must not keep a new upload processing.
     b.jobs.task(
-        transcripts.TRANSCRIBE, functools.partial(transcripts.transcribe_job, b), lock="media_id"
+        transcripts.TRANSCRIBE,
+        functools.partial(transcripts.transcribe_job, b),
+        lock="media_id",
+        priority=-1,
     )
     b.jobs.periodic(
         "housekeeping", b.settings.jobs.housekeeping_cron, functools.partial(housekeeping, b)

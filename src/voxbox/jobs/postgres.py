@@ -128,7 +128,11 @@ class PostgresJobs(JobQueue):
 
     async def defer(self, session: AsyncSession, name: str, **args: Any) -> None:
         task = self._app.tasks[name]
-        await task.configure(connection=session, lock=self._lock_of(name, args)).defer_async(**args)
+        await task.configure(
+            connection=session,
+            lock=self._lock_of(name, args),
+            priority=self._priorities.get(name, 0),
+        ).defer_async(**args)
 
     async def start(self, *, run_jobs: bool) -> None:
         await self._app.open_async()

@@ -21,10 +21,13 @@ contract:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
+import itertools
 import logging
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -67,12 +70,15 @@ class JobQueue(ABC):
         self.options = options
         self.local = LocalRunner()  # work that cannot leave this process
         self._locks: dict[str, str] = {}
+        self._priorities: dict[str, int] = {}
 
-    def task(self, name: str, fn: JobFn, *, lock: str | None = None) -> None:
+    def task(self, name: str, fn: JobFn, *, lock: str | None = None, priority: int = 0) -> None:
         """Register ``fn`` as the job ``name``. Jobs whose argument ``lock`` has the same value
-        never run at the same time anywhere in the deployment."""
+        never run at the same time anywhere in the deployment. Of jobs waiting for a slot,
+        those of a higher ``priority`` go first (long, deferrable work takes a lower one)."""
         if lock is not None:
             self._locks[name] = lock
+        self._priorities[name] = priority
         self._register(name, fn)
 
     def _lock_of(self, name: str, args: dict[str, Any]) -> str | None:
@@ -117,7 +123,7 @@ class InProcessJobs(JobQueue):
         super().__init__(options)
         self._tasks: dict[str, JobFn] = {}
         self._periodic: list[tuple[str, str, PeriodicFn]] = []
-        self._slots = asyncio.Semaphore(options.concurrency)
+        self._slots = _Slots(options.concurrency)
 
     def _register(self, name: str, fn: JobFn) -> None:
         self._tasks[name] = fn
@@ -147,7 +153,7 @@ class InProcessJobs(JobQueue):
 
     async def _run(self, name: str, args: dict[str, Any]) -> None:
         for attempt in range(self.options.max_attempts):
-            async with self._slots:
+            async with self._slots.take(self._priorities.get(name, 0)):
                 try:
                     await self._tasks[name](**args)
                     return
@@ -176,6 +182,41 @@ async def _every(name: str, cron: str, fn: PeriodicFn) -> None:
             await fn()
         except Exception:
             log.exception("periodic job %s failed", name)
+
+
+class _Slots:
+    """``count`` job slots, handed out best priority first, then first come."""
+
+    def __init__(self, count: int) -> None:
+        self._free = count
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._arrivals = itertools.count()
+
+    @contextlib.asynccontextmanager
+    async def take(self, priority: int) -> AsyncIterator[None]:
+        if self._free > 0 and not self._waiting:
+            self._free -= 1
+        else:
+            turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            heapq.heappush(self._waiting, (-priority, next(self._arrivals), turn))
+            try:
+                await turn
+            except asyncio.CancelledError:
+                if turn.done() and not turn.cancelled():
+                    self._release()  # handed the slot just as it was cancelled: pass it on
+                raise
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        while self._waiting:
+            _, _, turn = heapq.heappop(self._waiting)
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self._free += 1
 
 
 def _backoff(attempt: int) -> float:
