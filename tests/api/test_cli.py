@@ -20,6 +20,7 @@ from typing import Any
 from support.api import User
 from support.cli import COMMAND_TIMEOUT, login, ok, voxbox
 from support.server import ServerProcess
+from support.tus import send_voice_note
 
 EVENT_TIMEOUT = 15  # seconds to wait for an expected event line
 
@@ -54,15 +55,16 @@ class Listener:
         lines = self.lines_until(lambda line: done(json.loads(line)))
         return [json.loads(line) for line in lines]
 
-    def lines_until(self, done: Callable[[str], bool]) -> list[str]:
-        """Every line printed up to and including the first one for which ``done`` is true."""
-        deadline = time.monotonic() + EVENT_TIMEOUT
+    def lines_until(self, done: Callable[[str], bool], timeout: float = EVENT_TIMEOUT) -> list[str]:
+        """Every line printed up to and including the first one for which ``done`` is true,
+        within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
         lines: list[str] = []
         while True:
             try:
                 line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
-                raise AssertionError(f"no such line within {EVENT_TIMEOUT}s: {lines}") from None
+                raise AssertionError(f"no such line within {timeout}s: {lines}") from None
             if line is None:
                 raise AssertionError(f"listen exited: {self.stderr_path.read_text()}")
             lines.append(line)
@@ -245,3 +247,102 @@ def test_the_first_start_names_the_real_address_to_register_at(make_server) -> N
     srv = make_server(registration="invite")
     log = srv.log_path.read_text()
     assert f"voxbox register {srv.url} --invite" in log and "HOST:PORT" not in log
+
+
+def test_search_prints_the_hits_with_their_chat_sender_and_matched_words(
+    server: ServerProcess, make_user: Callable[..., User], tmp_path: Path
+) -> None:
+    alice, bob = make_user(), make_user()
+    title = f"walkers {alice.handle}"
+    group = alice.group(title, bob)
+    bob.send(alice.direct_with(bob), "Bring the umbrella on Sunday")
+    alice.send(group, "Umbrellas for everyone\nsee you at 10")
+    alice.send(group, "nothing to see here")
+    config = login(server, alice, tmp_path / "alice")
+
+    shown = ok(voxbox(config, "search", "umbrel")).splitlines()
+    assert len(shown) == 4, shown  # two hits, two lines each
+    heads, snippets = shown[0::2], shown[1::2]
+    assert sorted(snippets) == [
+        "  Bring the umbrella on Sunday",
+        "  Umbrellas for everyone see you at 10",
+    ]
+    by_snippet = dict(zip(snippets, heads, strict=True))
+    assert by_snippet["  Bring the umbrella on Sunday"].startswith(f"[{bob.handle}] {bob.handle}  ")
+    assert by_snippet["  Umbrellas for everyone see you at 10"].startswith(
+        f"[{title}] {alice.handle}  "
+    )
+
+    # On a terminal, the matched words stand out.
+    coloured = ok(voxbox(config, "search", "umbrella", "sunday", env={"FORCE_COLOR": "1"}))
+    assert "\x1b[1;33mumbrella\x1b[0m" in coloured and "\x1b[1;33mSunday\x1b[0m" in coloured
+
+    # Narrowed to a chat (a group's title, or the handle of a direct chat), or to a kind.
+    in_group = ok(voxbox(config, "search", "umbrel", "--chat", title))
+    assert "Umbrellas" in in_group and "Sunday" not in in_group
+    in_direct = ok(voxbox(config, "search", "umbrel", "--chat", f"@{bob.handle}"))
+    assert "Sunday" in in_direct and "Umbrellas" not in in_direct
+    none = voxbox(config, "search", "umbrel", "--kind", "voice")
+    assert none.returncode == 0 and none.stdout == ""
+    assert "No messages match 'umbrel'." in none.stderr
+    assert ok(voxbox(config, "search", "umbrel", "--before", "2000-01-01")) == ""
+
+    found = json.loads(ok(voxbox(config, "search", "umbrel", "--limit", "1", "--json")))
+    assert len(found["results"]) == 1 and found["has_more"] is True
+    assert "More messages match" in voxbox(config, "search", "umbrel", "--limit", "1").stderr
+
+    # What cannot be searched is an error, as in every command.
+    for args, error in (
+        (["?!"], "Error: "),
+        (["umbrel", "--limit", "1000"], "Error: "),
+        (["umbrel", "--chat", "nobody_we_know"], "Error: Unknown chat"),
+    ):
+        failed = voxbox(config, "search", *args)
+        assert failed.returncode == 1 and failed.stderr.startswith(error), failed.stderr
+    bad_time = voxbox(config, "search", "umbrel", "--before", "last week")
+    assert bad_time.returncode == 2 and "--before" in bad_time.stderr
+    # Searching a chat by a handle never starts a chat with them.
+    stranger = make_user()
+    failed = voxbox(config, "search", "umbrel", "--chat", stranger.handle)
+    assert failed.returncode == 1 and "Unknown chat" in failed.stderr
+    assert not [c for c in alice.chats() if c["kind"] == "direct" and stranger.handle in str(c)]
+
+
+def test_me_shows_and_switches_transcripts_of_my_messages(
+    server: ServerProcess, make_user: Callable[..., User], tmp_path: Path
+) -> None:
+    alice = make_user(display_name="Alice A")
+    config = login(server, alice, tmp_path / "alice")
+
+    shown = ok(voxbox(config, "me"))
+    assert shown.startswith(f"{alice.handle} (Alice A)")
+    assert "Transcripts of your voice and audio messages: on" in shown
+
+    off = voxbox(config, "me", "--transcribe", "off")
+    assert off.returncode == 0 and "Transcripts of your voice and audio messages: off" in off.stdout
+    assert "get no transcripts" in off.stderr
+    assert alice.me()["transcribe"] is False
+    assert "messages: off" in ok(voxbox(config, "me"))
+    assert json.loads(ok(voxbox(config, "me", "--transcribe", "on", "--json")))["transcribe"]
+    assert alice.me()["transcribe"] is True
+
+    wrong = voxbox(config, "me", "--transcribe", "maybe")
+    assert wrong.returncode == 2 and alice.me()["transcribe"] is True
+
+
+def test_inbox_lists_the_voice_messages_i_have_not_played(
+    server: ServerProcess, make_user: Callable[..., User], tmp_path: Path
+) -> None:
+    alice, bob = make_user(), make_user()
+    config = login(server, alice, tmp_path / "alice")
+    chat_id = alice.direct_with(bob)
+    empty = voxbox(config, "inbox")
+    assert empty.returncode == 0 and empty.stdout == ""
+    assert "No unplayed voice messages." in empty.stderr
+
+    note = send_voice_note(bob, chat_id, 1.0)
+    [line] = ok(voxbox(config, "inbox")).splitlines()  # no transcript: the engine is off here
+    assert line.startswith(f"[{bob.handle}] {bob.handle}  ")
+    assert line.endswith(f"  Voice message (0:01)  {note['id']}")
+    assert alice.http.post(f"/messages/{note['id']}/played").status_code == 204
+    assert ok(voxbox(config, "inbox")) == ""

@@ -60,6 +60,11 @@ def test_the_export_holds_the_chat_its_voice_notes_and_a_page_to_play_them(
     assert note["file"] == f"media/{attached.group(1)}"
     assert abs(note["duration_ms"] - 1500) < 100 and len(note["waveform"]) == 64
     assert records[2]["deleted"] and records[2]["text"] is None
+    # No transcripts on this server (engine off): said so for the voice note, none for the rest.
+    assert note["transcript"] == {
+        "state": "off", "text": None, "language": None, "words": [], "error": None
+    }  # fmt: skip
+    assert records[0]["transcript"] is None and records[2]["transcript"] is None
     # the voice note itself, playable
     assert abs(decoded_duration(zf.read(note["file"])) - 1.5) < 0.1
     page = zf.read("chat.html").decode()

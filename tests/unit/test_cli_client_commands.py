@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from typer.testing import CliRunner
 
-from voxbox.cli import client_commands
+from voxbox.cli import client_commands, search_commands
 from voxbox.cli.client_commands import (
     _server_root,
     chat_label,
@@ -19,7 +19,9 @@ from voxbox.cli.client_commands import (
     message_preview,
     names,
     receipts_table,
+    transcript_line,
 )
+from voxbox.cli.search_commands import before_time, clock, describe_hit
 
 
 @pytest.fixture
@@ -27,6 +29,7 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
     monkeypatch.setenv("VOXBOX_CONFIG_DIR", str(tmp_path / "conf"))
     app = typer.Typer()
     client_commands.register(app)
+    search_commands.register(app)
     return app
 
 
@@ -39,14 +42,16 @@ def free_port() -> int:
 
 def test_every_command_has_help(app: typer.Typer) -> None:
     runner = CliRunner()
-    for command in ["login", "register", "logout", "chats", "send", "listen", "info"]:
+    commands = ["login", "register", "logout", "me", "chats", "send", "listen", "info"]
+    for command in [*commands, "search", "inbox"]:
         result = runner.invoke(app, [command, "--help"])
         assert result.exit_code == 0, result.output
         assert "Usage" in result.output
 
 
 @pytest.mark.parametrize(
-    "args", [["chats"], ["send", "self", "--text", "x"], ["listen"], ["logout"]]
+    "args",
+    [["chats"], ["send", "self", "--text", "x"], ["listen"], ["logout"], ["search", "x"], ["me"]],
 )
 def test_not_logged_in(app: typer.Typer, args: list[str]) -> None:
     result = CliRunner().invoke(app, args)
@@ -166,3 +171,66 @@ def test_describe_event() -> None:
     assert describe_event(typing, chat, "ann").plain == "[family] bob is typing…"
     renamed = {"seq": 3, "type": "chat.updated", "data": chat}
     assert describe_event(renamed, chat, "ann").plain == "[family] chat updated"
+
+
+def test_a_ready_transcript_is_shown_under_its_voice_message() -> None:
+    chat = {"id": "c1", "kind": "group", "title": "family"}
+    said = {"state": "ready", "text": "and mister john", "language": "en", "words": []}
+    voice = message(kind="voice", text=None, sender="bob", media={"duration_ms": 7000})
+    pending = {"type": "message.created", "data": voice | {"transcript": {"state": "pending"}}}
+    assert describe_event(pending, chat, "ann").plain == "[family] bob: Voice message (0:07)"
+    ready = {"type": "message.updated", "data": voice | {"transcript": said}}
+    assert describe_event(ready, chat, "ann").plain.splitlines() == [
+        "[family] bob: Voice message (0:07) (transcribed)",
+        "  “and mister john”",
+    ]
+    # A forward of a transcribed note comes with its transcript at once.
+    forwarded = {"type": "message.created", "data": voice | {"transcript": said}}
+    assert describe_event(forwarded, chat, "ann").plain.splitlines()[1] == "  “and mister john”"
+    failed = {"state": "failed", "error": "Longer than 30 minutes: not transcribed."}
+    gave_up = {"type": "message.updated", "data": voice | {"transcript": failed}}
+    assert describe_event(gave_up, chat, "ann").plain == (
+        "[family] bob: Voice message (0:07) (not transcribed: Longer than 30 minutes: not "
+        "transcribed.)"
+    )
+    deleted = {"type": "message.updated", "data": voice | {"deleted": True, "transcript": None}}
+    assert describe_event(deleted, chat, "ann").plain == "[family] bob: (deleted) (updated)"
+    nothing = transcript_line({"transcript": {"state": "ready", "text": ""}})
+    assert nothing is not None and nothing.plain == "  (no words recognised)"
+    long = transcript_line({"transcript": {"state": "ready", "text": "word " * 1000}})
+    assert long is not None and long.plain.endswith("word …”") and len(long.plain) < 1010
+
+
+def test_a_search_hit_shows_where_and_highlights_the_matched_words() -> None:
+    hit = {
+        "message_id": "m1",
+        "chat_id": "c1",
+        "kind": "voice",
+        "sender": "bob",
+        "sender_name": None,
+        "snippet": "… had then leisure to consider",
+        "highlights": [[11, 18], [22, 30]],
+        "offset_ms": 65_900,
+        "created_at": "2026-01-02T03:04:05Z",
+    }
+    line = describe_hit(hit, "family")
+    first, second = line.plain.splitlines()
+    assert first.startswith("[family] bob  20") and first.endswith("  voice message at 1:05  m1")
+    assert second == "  … had then leisure to consider"
+    console = Console(record=True, force_terminal=True, color_system="standard", width=200)
+    console.print(line)
+    shown = console.export_text(styles=True)
+    assert "\x1b[1;33mleisure\x1b[0m" in shown and "\x1b[1;33mconsider\x1b[0m" in shown
+    text = describe_hit(hit | {"kind": "text", "offset_ms": None, "sender_name": "Mum"}, "self")
+    assert text.plain.splitlines()[0].startswith("[self] Mum  ")
+    assert "voice message" not in text.plain
+
+
+def test_times_for_search() -> None:
+    assert clock(0) == "0:00" and clock(65_999) == "1:05" and clock(3_600_000) == "60:00"
+    assert before_time("2026-12-01T18:30:00+01:00") == "2026-12-01T18:30:00+01:00"
+    assert before_time("2026-12-01T00:00Z") == "2026-12-01T00:00:00+00:00"
+    local = before_time("2026-12-01")
+    assert local is not None and local.startswith("2026-12-01T00:00:00")
+    with pytest.raises(typer.BadParameter):
+        before_time("yesterday")

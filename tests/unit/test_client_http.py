@@ -152,3 +152,21 @@ def test_path_segments_are_quoted() -> None:
     with make_client(handler) as client:
         client.user("../admin")
     assert requests[0].url.raw_path == b"/api/v1/users/..%2Fadmin"
+
+
+def test_search_inbox_and_my_choices() -> None:
+    requests, handler = recording(httpx.Response(200, json={"results": [], "has_more": False}))
+    with make_client(handler) as client:
+        client.search("umbrella sunday", kind="voice", before="2026-12-01T00:00:00+01:00")
+        client.search("x", chat_id="c1", limit=5)
+        client.inbox()
+        client.update_me(transcribe=False)
+    first, second, inbox, me = requests
+    assert first.url.path == "/api/v1/search"
+    assert dict(first.url.params) == {
+        "q": "umbrella sunday", "kind": "voice", "before": "2026-12-01T00:00:00+01:00"
+    }  # fmt: skip
+    assert dict(second.url.params) == {"q": "x", "chat_id": "c1", "limit": "5"}
+    assert inbox.url.path == "/api/v1/inbox" and not inbox.url.params
+    assert (me.method, me.url.path) == ("PATCH", "/api/v1/me")
+    assert json.loads(me.content) == {"transcribe": False}

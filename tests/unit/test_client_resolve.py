@@ -89,3 +89,21 @@ def test_unknown(client: VoxboxClient, ref: str) -> None:
     with pytest.raises(ChatRefError) as caught:
         resolve_chat(client, ref)
     assert caught.value.title == "Unknown chat"
+
+
+@pytest.mark.parametrize(
+    ("ref", "chat_id"),
+    [("bob", "c-bob"), ("@Bob", "c-bob"), ("@ann", "c-self"), ("cat", "c-cat"), ("me", "c-self")],
+)
+def test_a_reading_command_finds_only_existing_chats(
+    client: VoxboxClient, server: FakeServer, ref: str, chat_id: str
+) -> None:
+    assert resolve_chat(client, ref, create=False)["id"] == chat_id
+    assert server.created == []
+
+
+def test_a_reading_command_starts_no_chat(client: VoxboxClient, server: FakeServer) -> None:
+    with pytest.raises(ChatRefError) as caught:
+        resolve_chat(client, "@cat", create=False)  # a user, but no direct chat with them
+    assert caught.value.title == "Unknown chat" and "no chat with 'cat'" in caught.value.detail
+    assert server.created == []

@@ -1,5 +1,5 @@
-"""Client-side CLI commands: log in to a server, list chats, send text and audio files,
-download media, follow events.
+"""Client-side CLI commands: log in to a server, show and change one's account (``me``), list
+chats, send text and audio files, download media, follow events.
 
 They talk to a server over HTTP with :mod:`voxbox.client` using the login stored by
 ``voxbox login`` (see :mod:`voxbox.client.config`). API errors end the command with exit code 1
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import typer
+from rich.filesize import decimal
 from rich.table import Table
 from rich.text import Text
 
@@ -49,11 +51,12 @@ _RECEIPT_VERBS = {"delivered": "received", "read": "read", "played": "played"}
 
 
 def register(app: typer.Typer) -> None:
-    """Add the client commands (login, register, logout, chats, send, download, invite,
-    listen, info)."""
+    """Add the client commands (login, register, logout, me, chats, group, send, download,
+    export, sync, invite, listen, info, email)."""
     app.command("login")(login)
     app.command("register")(register_account)
     app.command("logout")(logout)
+    app.command("me")(show_me)
     app.command("chats")(list_chats)
     app.command("group")(create_group)
     app.command("send")(send)
@@ -150,6 +153,23 @@ def message_preview(message: Mapping[str, Any]) -> str:
     return f"{summary}: {first_line}" if first_line else summary
 
 
+TRANSCRIPT_SHOWN = 1000  # characters of a transcript a listen line shows at most
+
+
+def transcript_line(message: Mapping[str, Any]) -> Text | None:
+    """The line under a voice or audio message that shows what is said in it, once its
+    transcript is ready (``“and mister john …”``); ``None`` while there is nothing to show."""
+    transcript: Mapping[str, Any] = message.get("transcript") or {}
+    if transcript.get("state") != "ready":
+        return None
+    said = " ".join(str(transcript.get("text") or "").split())
+    if not said:
+        return Text("  (no words recognised)", style="dim")
+    if len(said) > TRANSCRIPT_SHOWN:
+        said = said[:TRANSCRIPT_SHOWN].rsplit(" ", 1)[0] + " …"
+    return Text(f"  “{said}”", style="italic")
+
+
 def names(handles: list[Any], shown: int = 2) -> str:
     """``bob``, ``ann and bob``, ``ann, bob and cid``, ``ann, bob and 3 others``."""
     items = [str(h) for h in handles]
@@ -171,7 +191,8 @@ def describe_event(
     me: str,
     message: Mapping[str, Any] | None = None,
 ) -> Text:
-    """One line for an event frame (other than ``ready``): ``[chat] who: what``.
+    """One line for an event frame (other than ``ready``): ``[chat] who: what``, and for a
+    voice or audio message whose transcript is ready, a second line with what is said.
 
     ``chat`` is the chat the event belongs to, when known; otherwise its id is shown.
     ``message``: for ``media.*`` events, the message that carries the media, when seen.
@@ -196,8 +217,21 @@ def describe_event(
     elif kind in ("message.created", "message.updated"):
         line.append(str(data.get("sender")), style="cyan")
         line.append(": " + message_preview(data))
+        transcript = data.get("transcript") or {}
         if kind == "message.updated":
-            line.append(" (updated)", style="dim")
+            # A voice message that is neither deleted nor withdrawn changes when its transcript
+            # is made.
+            state = transcript.get("state")
+            if state == "ready":
+                note = " (transcribed)"
+            elif state == "failed":
+                note = f" (not transcribed: {transcript.get('error') or 'it failed'})"
+            else:
+                note = " (updated)"
+            line.append(note, style="dim")
+        said = transcript_line(data)
+        if said is not None:
+            line.append("\n").append_text(said)
     elif kind == "receipt":
         verb = _RECEIPT_VERBS.get(str(data.get("kind")), str(data.get("kind")))
         # A group's receipts come coalesced: one event naming every member (older servers
@@ -311,6 +345,73 @@ def logout() -> None:
             f"{revoke_error}. The stored login was removed, but the token may still work.",
         )
     ui.out.print("Logged out.")
+
+
+class Switch(enum.StrEnum):
+    """An on/off choice (``--transcribe on``)."""
+
+    on = "on"
+    off = "off"
+
+
+def show_me(
+    transcribe: Annotated[
+        Switch | None,
+        typer.Option(
+            "--transcribe",
+            help="Turn transcripts of the voice and audio messages you send from now on 'on' or "
+            "'off' (those sent before keep theirs).",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the server's JSON instead of text.")
+    ] = False,
+) -> None:
+    """Show your account: handle, name, storage used, and whether your voice messages get
+    transcripts.
+
+    With --transcribe on|off, change that first.
+
+    Transcripts are made by the server in the background, when it runs a transcription engine;
+    everyone in the chat sees them, and search finds the words said.
+    """
+    credentials = ui.load_login()
+    with ui.reporting_errors():
+        with ui.client_for(credentials) as client:
+            if transcribe is None:
+                data = client.me()
+            else:
+                data = client.update_me(transcribe=transcribe is Switch.on)
+        if transcribe is not None:
+            ui.err.print(
+                "From now on, the voice and audio messages you send get transcripts."
+                if data["transcribe"]
+                else "From now on, the voice and audio messages you send get no transcripts; "
+                "those sent before keep theirs.",
+                soft_wrap=True,
+            )
+        if as_json:
+            ui.print_json(data, indent=2)
+            return
+        ui.out.print(_account_summary(data), soft_wrap=True)
+
+
+def _account_summary(me: Mapping[str, Any]) -> Text:
+    summary = Text()
+    summary.append(str(me["handle"]), style="bold")
+    summary.append(f" ({me['display_name']})" + (", server admin" if me.get("is_admin") else ""))
+    storage = me.get("storage")
+    if storage:
+        quota = storage.get("quota_bytes")
+        summary.append(
+            f"\nStorage: {decimal(storage['used_bytes'])} used of "
+            + (f"{decimal(quota)}" if quota else "no quota")
+            + f"; {storage['open_uploads']} of {storage['open_uploads_max']} open uploads"
+        )
+    summary.append("\nTranscripts of your voice and audio messages: ")
+    summary.append("on" if me.get("transcribe") else "off", style="bold")
+    return summary
 
 
 def list_chats(
@@ -535,6 +636,8 @@ def listen_events(
     ] = False,
 ) -> None:
     """Print your events live: messages, receipts, typing, chat changes.
+
+    A voice or audio message's transcript is printed under it, in quotes, when it is ready.
 
     Events missed since the last 'voxbox listen' are printed first. When the server's log
     ends before that (it was restored or reset), listen says so, starts again at the log's

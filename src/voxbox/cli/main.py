@@ -17,7 +17,7 @@ import typer
 from rich.filesize import decimal
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from voxbox.cli import client_commands, keeping_commands
+from voxbox.cli import client_commands, keeping_commands, search_commands
 from voxbox.config import Settings, load_settings
 
 T = TypeVar("T")
@@ -495,6 +495,7 @@ def _blob_bar(label: str) -> Iterator[Callable[[int, int], None]]:
 
 
 client_commands.register(app)
+search_commands.register(app)
 keeping_commands.register(app)
 
 

@@ -270,8 +270,18 @@ class VoxboxClient:
         self.token = None
 
     def me(self) -> dict[str, Any]:
-        """The caller's user object, with ``is_admin``."""
+        """The caller's user object, with ``is_admin``, ``storage`` (bytes used, quota, open
+        uploads) and ``transcribe`` (whether the messages they send get transcripts)."""
         return self._json("GET", "/me")
+
+    def update_me(self, *, transcribe: bool | None = None) -> dict[str, Any]:
+        """Change the caller's choices; returns the caller's user object as :meth:`me` does.
+
+        ``transcribe``: whether the voice and audio messages the caller sends from now on get a
+        transcript (those sent before keep theirs). ``None`` leaves a choice as it is.
+        """
+        body = {"transcribe": transcribe} if transcribe is not None else {}
+        return self._json("PATCH", "/me", body=body)
 
     def user(self, handle: str) -> dict[str, Any]:
         """The user with this handle."""
@@ -375,6 +385,38 @@ class VoxboxClient:
     def played(self, message_id: str) -> None:
         """Record that the caller played a voice message."""
         self._empty("POST", f"/messages/{_segment(message_id)}/played")
+
+    def search(
+        self,
+        q: str,
+        *,
+        chat_id: str | None = None,
+        kind: Literal["text", "voice", "audio"] | None = None,
+        before: str | None = None,
+        limit: int | None = None,
+    ) -> dict[str, Any]:
+        """``{results, has_more}``: the texts and transcripts the caller may see that hold every
+        word of ``q`` (each as the start of a word, any case), best match first.
+
+        Each result is ``{message_id, chat_id, kind, sender, sender_name, snippet, highlights,
+        offset_ms, created_at}``: ``snippet`` is plain text around the match and ``highlights``
+        the ``[start, end)`` character ranges of the matched words in it; ``offset_ms`` is where
+        the first matched word is said in a voice or audio message (``None`` for a text).
+        ``before`` is an ISO 8601 time: only messages sent before it. ``limit`` is at most the
+        server's ``limits.search_results_max`` (50 by default). Raises :class:`VoxboxAPIError`
+        422 for a query with no word or too many.
+        """
+        return self._json(
+            "GET",
+            "/search",
+            params={"q": q, "chat_id": chat_id, "kind": kind, "before": before, "limit": limit},
+        )
+
+    def inbox(self, limit: int | None = None) -> dict[str, Any]:
+        """``{messages}``: the voice messages others sent the caller that the caller has not
+        played yet, across chats, oldest first (view-once ones and those still processing
+        left out)."""
+        return self._json("GET", "/inbox", params={"limit": limit})
 
     def message(self, message_id: str) -> dict[str, Any]:
         """One message the caller can see (``media`` is ``null`` once a view-once was played)."""

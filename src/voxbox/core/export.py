@@ -5,10 +5,11 @@ The zip holds, for the messages the caller can see:
 - ``chat.txt``: WhatsApp's line format (``[2026-11-25, 14:03:12] Alice: <attached: NAME>``), so
   the tools that read WhatsApp exports read it too;
 - ``messages.json``: every message with sender, time, kind, reply and forward info, duration,
-  waveform and transcript (none yet);
+  waveform and, for a voice or audio message, its transcript as the API shows it (``state``,
+  ``text``, ``language``, timed ``words``, ``error``);
 - ``media/``: the voice notes (Ogg/Opus) and audio files, named as WhatsApp names attachments;
 - ``chat.html``: the conversation as bubbles, playing every voice note from ``media/`` in a
-  browser, offline, with no server.
+  browser, offline, with no server; a transcript opens under its voice note.
 
 Messages are read a page at a time, once per part, and media bytes are copied a chunk at a
 time from the blob store into the zip, so memory stays flat whatever the chat's size. Times are
@@ -32,8 +33,8 @@ from voxbox.core.backends import Backends
 from voxbox.core.errors import blobs_must_exist
 from voxbox.core.mediatypes import safe_filename
 from voxbox.core.principal import Principal
-from voxbox.core.views import load_chat
-from voxbox.db.models import Media, Member, Message, User
+from voxbox.core.views import TRANSCRIPT_OFF, load_chat, transcript_out
+from voxbox.db.models import Media, Member, Message, Transcript, User
 from voxbox.timeutil import isoformat
 
 PAGE = 500  # messages read per query
@@ -56,6 +57,7 @@ class ExportItem:
     handle: str
     name: str
     media: Media | None
+    transcript: Transcript | None = None  # its media's, when one was requested
 
     @property
     def attachment(self) -> str | None:
@@ -107,17 +109,19 @@ async def message_items(b: Backends, member: Member) -> AsyncIterator[ExportItem
         async with b.read() as session:
             rows = (
                 await session.execute(
-                    select(Message, User.handle, User.display_name, Media)
+                    select(Message, User.handle, User.display_name, Media, Transcript)
                     .join(User, User.id == Message.sender_id)
                     .outerjoin(Media, Media.id == Message.media_id)
+                    .outerjoin(Transcript, Transcript.media_id == Message.media_id)
                     .where(*visible_to(member), Message.id > after)
                     .order_by(Message.id)
                     .limit(PAGE)
                 )
             ).all()
-        for message, handle, name, media in rows:
+        for message, handle, name, media, transcript in rows:
             number += 1
-            yield ExportItem(number, message, handle, message.sender_name or name, media)
+            name = message.sender_name or name
+            yield ExportItem(number, message, handle, name, media, transcript)
         if len(rows) < PAGE:
             return
         after = rows[-1][0].id
@@ -237,8 +241,18 @@ def _record(item: ExportItem, *, media: bool) -> dict[str, Any]:
         else None,
         "file": f"media/{item.attachment}" if media and item.attachment else None,
         "original_filename": found.filename if found is not None and not deleted else None,
-        "transcript": None,
+        "transcript": _transcript(item),
     }
+
+
+def _transcript(item: ExportItem) -> dict[str, Any] | None:
+    """What the API shows as the message's ``transcript``: nothing for a text or a deleted
+    message, ``off`` for a view-once one (never transcribed), else its media's."""
+    message = item.message
+    if message.kind == "text" or message.deleted_at is not None:
+        return None
+    shown = TRANSCRIPT_OFF if message.view_once else transcript_out(item.transcript)
+    return shown.model_dump(mode="json")
 
 
 def _html_head(title: str, me: str) -> str:
@@ -258,6 +272,9 @@ box-shadow:0 1px 1px rgba(0,0,0,.15)}}
 .when{{font-size:11px;color:#555;text-align:right}}
 .gone{{font-style:italic;color:#555}}
 audio{{display:block;max-width:100%;margin:4px 0}}
+details{{margin:2px 0 4px;font-size:14px}}
+summary{{cursor:pointer;color:#075e54}}
+details p{{margin:4px 0 0;white-space:pre-wrap}}
 </style></head>
 <body><header>{safe}</header><main id="chat" aria-label="Messages"></main>
 <script>const ME = {json.dumps(me)};
@@ -297,6 +314,18 @@ for (const m of MESSAGES) {
     p.className = "gone";
     p.textContent = m.view_once ? "View once voice message" : "Media omitted";
     box.append(p);
+  }
+  const said = m.transcript && m.transcript.state === "ready" ? m.transcript.text : "";
+  if (said) {
+    const details = document.createElement("details");
+    details.className = "transcript";
+    const summary = document.createElement("summary");
+    summary.textContent = "Transcript";
+    const p = document.createElement("p");
+    if (m.transcript.language) p.lang = m.transcript.language;
+    p.textContent = said;
+    details.append(summary, p);
+    box.append(details);
   }
   const when = document.createElement("div");
   when.className = "when";
