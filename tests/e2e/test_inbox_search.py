@@ -1,17 +1,20 @@
 """Transcripts, search and the voice inbox (UI.md "Transcripts, search and the voice inbox"):
 "Play all unplayed" plays every chat's unplayed voice notes hands-free and marks them played;
 "Show transcript" reveals what was said; "Search messages" finds a spoken word and plays the
-voice note from it."""
+voice note from it; the exported chat.html shows the transcript, offline."""
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Browser, expect
 
 from e2e.support import DESKTOP, PHONE, eventually
 from e2e.ui import Person, button, check_a11y, role, shoot, status_icon
@@ -143,7 +146,10 @@ def spoken_key_word(transcript: dict[str, Any], reference: str) -> dict[str, Any
 
 
 def test_show_transcript_then_search_plays_the_note_from_the_spoken_word(
-    make_person: Callable[..., Person], make_api_user: Callable[[str], User]
+    make_person: Callable[..., Person],
+    make_api_user: Callable[[str], User],
+    browser: Browser,
+    tmp_path: Path,
 ) -> None:
     alice = make_person("Alice", PHONE)
     alice.context.add_init_script(MEDIA_LOG)
@@ -203,3 +209,16 @@ def test_show_transcript_then_search_plays_the_note_from_the_spoken_word(
     expect(search).to_have_value("")
     expect(results).to_have_count(0)
     expect(alice.chat_link("Bob")).to_be_visible()
+
+    # The chat's export shows the transcript too, offline, under its voice note.
+    r = alice.api.http.get(f"/chats/{chat_id}/export", params={"media": "true"})
+    assert r.status_code == 200, r.text
+    zipfile.ZipFile(io.BytesIO(r.content)).extractall(tmp_path / "export")
+    context = browser.new_context(offline=True, locale="en-US", timezone_id="UTC")
+    try:
+        page = context.new_page()
+        page.goto((tmp_path / "export" / "chat.html").as_uri())
+        page.get_by_text("Transcript", exact=True).click()
+        expect(page.get_by_text(transcript["text"])).to_be_visible()
+    finally:
+        context.close()
