@@ -191,12 +191,11 @@ class PocketsphinxEngine:
             offset = start * 1000 // RATE
             words += [
                 Word(word.w, word.start_ms + offset, word.end_ms + offset)
-                for word in self.recognize_utterance(pcm[start:end])
+                for word in self._utterance(pcm[start:end])
             ]
         return words, "en"
 
-    def recognize_utterance(self, pcm: np.ndarray) -> list[Word]:
-        """One utterance as it is, however long or quiet."""
+    def _utterance(self, pcm: np.ndarray) -> list[Word]:
         with self._lock:
             decoder = self._decoder
             decoder.start_utt()
