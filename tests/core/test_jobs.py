@@ -13,10 +13,11 @@ from sqlalchemy import func, select
 
 from core.conftest import MakeUsers
 from support.audio import wav_bytes
+from voxbox.core import transcripts
 from voxbox.core.backends import Backends
 from voxbox.core.media import PROCESS_MEDIA, process_media_job, requeue_lost_processing
 from voxbox.core.principal import Principal
-from voxbox.db.models import Event, Media
+from voxbox.db.models import Event, Media, Transcript
 from voxbox.ids import new_id
 from voxbox.storage import blob_key
 from voxbox.timeutil import utcnow
@@ -135,3 +136,18 @@ async def ready_events(b: Backends, user: Principal) -> int:
             )
             or 0
         )
+
+
+async def test_pending_transcripts_are_dropped_when_the_engine_is_off(
+    b: Backends, make_users: MakeUsers, tmp_path: Path
+) -> None:
+    """A server started with transcription off forgets what was waiting for it: those messages
+    say ``off``, not "Transcribing…" for good."""
+    (alice,) = await make_users("off", 1)
+    media = await processing_media(b, alice, tmp_path)
+    async with b.transaction() as session:
+        session.add(Transcript(media_id=media.id, state="pending", updated_at=utcnow()))
+    assert b.settings.transcribe.engine == "off"  # the core tests' setting
+    assert await transcripts.resume_transcripts(b) == 0
+    async with b.read() as session:
+        assert await session.get(Transcript, media.id) is None

@@ -115,12 +115,7 @@ async def transcribe_job(b: Backends, media_id: str) -> None:
     if row is None or row.state != "pending" or media is None or media.state == "processing":
         return
     if b.settings.transcribe.engine == "off":
-        async with b.transaction() as session:
-            await session.execute(
-                delete(Transcript).where(
-                    Transcript.media_id == media_id, Transcript.state == "pending"
-                )
-            )
+        await _drop_pending(b, media_id)
         return
     most = b.settings.transcribe.max_seconds
     result: engine.Transcript | None = None
@@ -193,8 +188,10 @@ async def _finish(
 
 async def resume_transcripts(b: Backends) -> int:
     """Queue again the pending transcripts of ready media: for the in-process queue at start-up,
-    whose jobs died with the process."""
+    whose jobs died with the process. With the engine turned off, they are dropped (``off``)
+    instead of waiting for good."""
     if b.settings.transcribe.engine == "off":
+        await _drop_pending(b)
         return 0
     return await _requeue(b, queued=set())
 
@@ -206,6 +203,15 @@ async def requeue_lost_transcripts(b: Backends) -> int:
         return 0
     pending = await b.jobs.pending(TRANSCRIBE)
     return 0 if pending is None else await _requeue(b, queued=pending)
+
+
+async def _drop_pending(b: Backends, media_id: str | None = None) -> None:
+    """Forget pending transcripts (of one media, or all): the engine is off."""
+    async with b.transaction() as session:
+        drop = delete(Transcript).where(Transcript.state == "pending")
+        if media_id is not None:
+            drop = drop.where(Transcript.media_id == media_id)
+        await session.execute(drop)
 
 
 async def _requeue(b: Backends, queued: set[str]) -> int:
