@@ -67,7 +67,7 @@ def create_backup(
         typer.Option(
             "--output",
             "-o",
-            help="The file to write. Default: voxbox-backup-<you>-<date>.age here.",
+            help="The file to write. Default: voxbox-backup-HANDLE-DATE.age here.",
             show_default=False,
         ),
     ] = None,

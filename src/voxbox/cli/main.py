@@ -26,6 +26,9 @@ app = typer.Typer(
     help="voxbox, self-hosted voice messaging: server commands and a client for scripts.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Markdown: a paragraph's lines are joined and re-wrapped to the terminal (the rich mode
+    # keeps the docstrings' line breaks); so no <placeholders> in help texts: they are tags.
+    rich_markup_mode="markdown",
 )
 
 

@@ -249,7 +249,7 @@ def export(
         typer.Option(
             "--output",
             "-o",
-            help="The zip to write. Default: 'voxbox <chat>.zip' in the current directory.",
+            help="The zip to write. Default: 'voxbox CHAT.zip' in the current directory.",
             show_default=False,
         ),
     ] = None,
@@ -291,9 +291,9 @@ def sync_media(
 ) -> None:
     """Keep a folder of every voice note and audio file of your chats, sent and received.
 
-    Voice notes go to DIR/<chat>/Voice Notes/<year-month>/<date time> <sender>.opus.
+    Voice notes go to DIR/CHAT/Voice Notes/YYYY-MM/YYYY-MM-DD HH.MM.SS SENDER.opus.
 
-    Audio files go to DIR/<chat>/Audio/<their name>.
+    Audio files go to DIR/CHAT/Audio/ under the name they were sent with.
 
     Files are tagged (title, artist, album, date), so music players list them.
 
