@@ -24,6 +24,11 @@ def test_a_short_text_is_its_own_snippet_with_each_matched_word_marked() -> None
     assert first == 11
 
 
+def test_a_single_letter_marks_only_itself() -> None:
+    snippet, highlights, _ = cut_snippet("plan a walk at eight", ["a"])
+    assert [snippet[a:b] for a, b in highlights] == ["a"]
+
+
 def test_a_long_text_is_cut_around_the_first_match() -> None:
     words = [f"w{i}" for i in range(100)]
     words[50] = "address"

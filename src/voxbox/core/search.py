@@ -188,6 +188,11 @@ def _prefix(term: str, mark: str) -> str:
     return mark if len(term) > 1 else ""
 
 
+def _matches(word: str, term: str) -> bool:
+    """Whether a folded word is one the index matched for ``term`` (see ``_prefix``)."""
+    return word.startswith(term) if len(term) > 1 else word == term
+
+
 def _quoted(word: str, quote: str = '"') -> str:
     return quote + word.replace(quote, quote * 2) + quote
 
@@ -200,7 +205,7 @@ def cut_snippet(body: str, terms: list[str]) -> tuple[str, list[tuple[int, int]]
     """Up to ``_SNIPPET_WORDS`` words around the first match, the ranges of the matched words
     in it, and where in ``body`` the first match starts."""
     words = _words(body)
-    matched = [i for i, (_, _, w) in enumerate(words) if any(w.startswith(t) for t in terms)]
+    matched = [i for i, (_, _, w) in enumerate(words) if any(_matches(w, t) for t in terms)]
     first = matched[0] if matched else 0
     lo = max(0, first - _SNIPPET_BEFORE)
     hi = min(len(words), lo + _SNIPPET_WORDS)
