@@ -83,12 +83,12 @@ def visible_to(member: Member) -> list[ColumnElement[bool]]:
     return [Message.chat_id == member.chat_id, can_see(member.user_id)]
 
 
-def view_once_spent(user_id: str | SQLColumnExpression[str]) -> ColumnElement[bool]:
-    """True for view-once messages the user received and played: shown without their media.
+def played_by(user_id: str | SQLColumnExpression[str]) -> ColumnElement[bool]:
+    """True for messages the user played (their played receipt is set).
 
     ``user_id`` may be a column of the enclosing query, as for ``can_see``.
     """
-    played = (
+    return (
         exists()
         .where(
             Receipt.message_id == Message.id,
@@ -97,7 +97,14 @@ def view_once_spent(user_id: str | SQLColumnExpression[str]) -> ColumnElement[bo
         )
         .correlate_except(Receipt)
     )
-    return and_(Message.view_once.is_(True), Message.sender_id != user_id, played)
+
+
+def view_once_spent(user_id: str | SQLColumnExpression[str]) -> ColumnElement[bool]:
+    """True for view-once messages the user received and played: shown without their media.
+
+    ``user_id`` may be a column of the enclosing query, as for ``can_see``.
+    """
+    return and_(Message.view_once.is_(True), Message.sender_id != user_id, played_by(user_id))
 
 
 def may_fetch_media(user_id: str) -> ColumnElement[bool]:

@@ -18,14 +18,14 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Select, column, exists, func, literal_column, select, table
+from sqlalchemy import ColumnElement, Select, column, func, literal_column, select, table
 
-from voxbox.core.access import can_see
+from voxbox.core.access import can_see, played_by
 from voxbox.core.backends import Backends
 from voxbox.core.errors import Invalid, RateLimited
 from voxbox.core.principal import Principal
 from voxbox.core.views import MessageOut, Timestamp, load_messages
-from voxbox.db.models import Media, Member, Message, Receipt, SearchDoc, Transcript, User
+from voxbox.db.models import Media, Member, Message, SearchDoc, Transcript, User
 
 MAX_QUERY_CHARS = 200
 MAX_TERMS = 8
@@ -239,15 +239,6 @@ async def inbox(b: Backends, user: Principal, limit: int | None = None) -> list[
     limit = b.settings.limits.page_max if limit is None else limit
     if not 1 <= limit <= b.settings.limits.page_max:
         raise Invalid(f"limit is 1 to {b.settings.limits.page_max}.")
-    played = (
-        exists()
-        .where(
-            Receipt.message_id == Message.id,
-            Receipt.user_id == user.id,
-            Receipt.played_at.is_not(None),
-        )
-        .correlate_except(Receipt)
-    )
     async with b.read() as session:
         messages = list(
             await session.scalars(
@@ -261,7 +252,7 @@ async def inbox(b: Backends, user: Principal, limit: int | None = None) -> list[
                     Message.view_once.is_(False),
                     Media.state == "ready",
                     can_see(user.id),
-                    ~played,
+                    ~played_by(user.id),
                 )
                 .order_by(Message.id)
                 .limit(limit)

@@ -215,15 +215,12 @@ async def _drop_pending(b: Backends, media_id: str | None = None) -> None:
 
 
 async def _requeue(b: Backends, queued: set[str]) -> int:
+    """Defer every pending transcript of a media no longer processing that is not in
+    ``queued``; how many."""
     async with b.transaction() as session:
-        ids = list(
-            await session.scalars(
-                select(Transcript.media_id)
-                .join(Media, Media.id == Transcript.media_id)
-                .where(Transcript.state == "pending", Media.state != "processing")
-            )
+        ids = await session.scalars(
+            select(Transcript.media_id)
+            .join(Media, Media.id == Transcript.media_id)
+            .where(Transcript.state == "pending", Media.state != "processing")
         )
-        lost = [media_id for media_id in ids if media_id not in queued]
-        for media_id in lost:
-            await b.jobs.defer(session, TRANSCRIBE, media_id=media_id)
-    return len(lost)
+        return await b.jobs.defer_missing(session, TRANSCRIBE, ids, queued)

@@ -27,7 +27,7 @@ import itertools
 import logging
 import random
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -109,6 +109,16 @@ class JobQueue(ABC):
     @abstractmethod
     async def prune(self, older_than_hours: int) -> None:
         """Forget jobs that ended (succeeded, failed for good, cancelled) longer ago than that."""
+
+    async def defer_missing(
+        self, session: AsyncSession, name: str, keys: Iterable[str], queued: Collection[str]
+    ) -> int:
+        """Queue ``name`` again, in ``session``'s transaction, for each of ``keys`` (values of
+        its ``lock`` argument) not in ``queued`` (see ``pending``); how many."""
+        missing = [key for key in keys if key not in queued]
+        for key in missing:
+            await self.defer(session, name, **{self._locks[name]: key})
+        return len(missing)
 
     async def pending(self, name: str) -> set[str] | None:
         """The ``lock`` argument of every job ``name`` queued or running, or None when this

@@ -96,11 +96,8 @@ async def requeue_lost_processing(b: Backends) -> int:
 async def _requeue_processing(b: Backends, queued: set[str]) -> int:
     """Defer the processing of every ``processing`` media not in ``queued``; how many."""
     async with b.transaction() as session:
-        ids = list(await session.scalars(select(Media.id).where(Media.state == "processing")))
-        lost = [media_id for media_id in ids if media_id not in queued]
-        for media_id in lost:
-            await defer_processing(b, session, media_id)
-    return len(lost)
+        ids = await session.scalars(select(Media.id).where(Media.state == "processing"))
+        return await b.jobs.defer_missing(session, PROCESS_MEDIA, ids, queued)
 
 
 async def _audience(session: AsyncSession, media: Media) -> list[str]:
