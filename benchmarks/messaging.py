@@ -205,6 +205,18 @@ class ServerConfig:
     keep_logs: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
 
+    @classmethod
+    def sqlite(cls, **extra_env: str) -> ServerConfig:
+        """The embedded default (SQLite, local files), this venv's voxbox, warnings only."""
+        return cls(
+            backend="sqlite",
+            pg_admin_url="",
+            redis_url=None,
+            log_level="WARNING",
+            voxbox=str(Path(sys.executable).parent / "voxbox"),
+            extra_env=extra_env,
+        )
+
 
 class Server:
     """``voxbox serve`` in a subprocess with its own data dir (and PostgreSQL database)."""

@@ -196,14 +196,7 @@ def p(values: list[float], q: float) -> float:
 async def main_async(args: argparse.Namespace) -> int:
     info = machine_info()
     print(f"machine: {info['nproc']} CPUs, {info['cpu']}, load {loadavg()}", flush=True)
-    config = ServerConfig(
-        backend="sqlite",
-        pg_admin_url="",
-        redis_url=None,
-        log_level="WARNING",
-        voxbox=str(Path(sys.executable).parent / "voxbox"),
-        extra_env={"VOXBOX_TRANSCRIBE__ENGINE": "off"},
-    )
+    config = ServerConfig.sqlite(VOXBOX_TRANSCRIBE__ENGINE="off")
     server = Server(config, "search")
     rng = random.Random(7)
     corpus = Corpus(vocabulary(20_000, rng), rng)

@@ -114,13 +114,7 @@ def timed_sync(base: str, token: str, folder: Path) -> dict[str, Any]:
 async def main_async(args: argparse.Namespace) -> int:
     info = machine_info()
     print(f"machine: {info['nproc']} CPUs, {info['cpu']}, load {loadavg()}", flush=True)
-    config = ServerConfig(
-        backend="sqlite",
-        pg_admin_url="",
-        redis_url=None,
-        log_level="WARNING",
-        voxbox=str(Path(sys.executable).parent / "voxbox"),
-    )
+    config = ServerConfig.sqlite()
     server = Server(config, "sync")
     firsts, seconds = [], []
     try:

@@ -98,14 +98,7 @@ async def main_async(args: argparse.Namespace) -> int:
             "VOXBOX_TRANSCRIBE__ENGINE": "faster-whisper",
             "VOXBOX_TRANSCRIBE__MODEL_DIR": str(args.whisper),
         }
-    config = ServerConfig(
-        backend="sqlite",
-        pg_admin_url="",
-        redis_url=None,
-        log_level="WARNING",
-        voxbox=str(Path(sys.executable).parent / "voxbox"),
-        extra_env=engine,
-    )
+    config = ServerConfig.sqlite(**engine)
     note = await asyncio.to_thread(thirty_seconds_of_speech)
     server = Server(config, "transcript")
     seconds: list[float] = []
