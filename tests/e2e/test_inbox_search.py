@@ -5,9 +5,7 @@ voice note from it; the exported chat.html shows the transcript, offline."""
 
 from __future__ import annotations
 
-import io
 import re
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,15 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from e2e.support import DESKTOP, PHONE, eventually
-from e2e.ui import Person, button, check_a11y, role, shoot, status_icon
+from e2e.ui import (
+    Person,
+    button,
+    check_a11y,
+    exported_chat_offline,
+    role,
+    shoot,
+    status_icon,
+)
 from support.api import User, client_id, ok
 from support.audio import RATE, encode_samples, speechlike
 from support.factory import ServerFactory
@@ -211,14 +217,6 @@ def test_show_transcript_then_search_plays_the_note_from_the_spoken_word(
     expect(alice.chat_link("Bob")).to_be_visible()
 
     # The chat's export shows the transcript too, offline, under its voice note.
-    r = alice.api.http.get(f"/chats/{chat_id}/export", params={"media": "true"})
-    assert r.status_code == 200, r.text
-    zipfile.ZipFile(io.BytesIO(r.content)).extractall(tmp_path / "export")
-    context = browser.new_context(offline=True, locale="en-US", timezone_id="UTC")
-    try:
-        page = context.new_page()
-        page.goto((tmp_path / "export" / "chat.html").as_uri())
+    with exported_chat_offline(browser, alice.api, chat_id, tmp_path / "export") as page:
         page.get_by_text("Transcript", exact=True).click()
         expect(page.get_by_text(transcript["text"])).to_be_visible()
-    finally:
-        context.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
-from e2e.ui import SCREENSHOT_DIR, Person, button, check_a11y, role, shoot
+from e2e.ui import SCREENSHOT_DIR, Person, button, check_a11y, exported_chat_offline, role, shoot
 from support.api import User, client_id, ok
 from support.audio import encode
 from support.factory import ServerFactory
@@ -40,14 +39,7 @@ def test_an_exported_chat_plays_its_voice_note_offline(
     uid = upload(bob.http, encode(2.0, "ogg", "libopus"), kind="voice", chat_id=chat_id)
     body = {"client_id": client_id(), "kind": "voice", "upload_id": uid}
     ok(bob.http.post(f"/chats/{chat_id}/messages", json=body), 201)
-    r = alice.http.get(f"/chats/{chat_id}/export", params={"media": "true"})
-    assert r.status_code == 200, r.text
-    zipfile.ZipFile(io.BytesIO(r.content)).extractall(tmp_path / "export")
-
-    context = browser.new_context(offline=True, locale="en-US", timezone_id="UTC")
-    try:
-        page = context.new_page()
-        page.goto((tmp_path / "export" / "chat.html").as_uri())
+    with exported_chat_offline(browser, alice, chat_id, tmp_path / "export") as page:
         expect(page.get_by_text("listen to this")).to_be_visible()
         note = page.get_by_label("Voice message from Bob")
         expect(note).to_be_visible()
@@ -58,8 +50,6 @@ def test_an_exported_chat_plays_its_voice_note_offline(
         assert note.evaluate("audio => audio.error") is None
         assert abs(note.evaluate("audio => audio.duration") - 2.0) < 0.1
         page.screenshot(path=str(SCREENSHOT_DIR / "export-chat-html.png"))
-    finally:
-        context.close()
 
 
 def test_export_chat_from_the_chat_menu_downloads_the_zip(

@@ -6,17 +6,21 @@ Every locator goes by UI.md's accessible names (`button(page, "Send")`, `role(pa
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import time
+import zipfile
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any
 
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import BrowserContext, Locator, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from e2e.support import (
     PHONE,
@@ -439,3 +443,19 @@ def check_a11y(page: Page, what: str) -> None:
         f"axe-core: {len(bad)} serious or critical violation(s) on {what} ({page.url}):\n"
         + format_violations(bad)
     )
+
+
+@contextlib.contextmanager
+def exported_chat_offline(browser: Browser, user: User, chat_id: str, into: Path) -> Iterator[Page]:
+    """The chat's export (with media), unzipped into ``into``, its chat.html open in a browser
+    with the network off: what someone sees who kept the zip and has no server."""
+    r = user.http.get(f"/chats/{chat_id}/export", params={"media": "true"})
+    assert r.status_code == 200, r.text
+    zipfile.ZipFile(io.BytesIO(r.content)).extractall(into)
+    context = browser.new_context(offline=True, locale="en-US", timezone_id="UTC")
+    try:
+        page = context.new_page()
+        page.goto((into / "chat.html").as_uri())
+        yield page
+    finally:
+        context.close()
