@@ -5,6 +5,7 @@ import * as Q from "../src/audio/queue";
 import { searchable, splitHighlights } from "../src/state/search";
 import { describeMessage } from "../src/state/model";
 import { parseRoute } from "../src/router";
+import { message } from "./fixtures";
 
 const LOUD = 180;
 const QUIET = 20;
@@ -71,22 +72,8 @@ const media: Media = {
   created_at: "2026-12-01T10:00:00Z",
   state: "ready",
 };
-const voice = (id: string, fields: Partial<Message> = {}): Message => ({
-  id,
-  chat_id: "c1",
-  client_id: `cid-${id}`,
-  sender: "bob",
-  kind: "voice",
-  text: null,
-  media,
-  reply_to: null,
-  forwarded: false,
-  view_once: false,
-  deleted: false,
-  created_at: "2026-12-01T10:00:00Z",
-  receipts: { delivered: [], read: [], played: [] },
-  ...fields,
-});
+const voice = (id: string, fields: Partial<Message> = {}): Message =>
+  message(id, { kind: "voice", text: null, media, created_at: "2026-12-01T10:00:00Z", ...fields });
 
 describe("the inbox queue", () => {
   test("keeps the server's order and only what can play", () => {

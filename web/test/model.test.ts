@@ -4,23 +4,7 @@ import { applyReceipt, bytes, chatTitle, clock, mergeMessages, messageStatus, ne
 import { parseRoute } from "../src/router";
 import { backoffMs } from "../src/api/events";
 import { nextSpeed, playableFormat } from "../src/audio/formats";
-
-const msg = (id: string, fields: Partial<Message> = {}): Message => ({
-  id,
-  chat_id: "c1",
-  client_id: `cid-${id}`,
-  sender: "bob",
-  kind: "text",
-  text: id,
-  media: null,
-  reply_to: null,
-  forwarded: false,
-  view_once: false,
-  deleted: false,
-  created_at: `2026-11-29T10:00:0${id.slice(-1)}Z`,
-  receipts: { delivered: [], read: [], played: [] },
-  ...fields,
-});
+import { message } from "./fixtures";
 
 const chat = (fields: Partial<Chat> = {}): Chat => ({
   id: "c1",
@@ -38,26 +22,26 @@ const chat = (fields: Partial<Chat> = {}): Chat => ({
 
 describe("mergeMessages", () => {
   test("applying the same messages twice changes nothing (resume overlap)", () => {
-    const once = mergeMessages([], [msg("m1"), msg("m2")]);
-    expect(mergeMessages(once, [msg("m2"), msg("m1")])).toEqual(once);
+    const once = mergeMessages([], [message("m1"), message("m2")]);
+    expect(mergeMessages(once, [message("m2"), message("m1")])).toEqual(once);
   });
   test("keeps oldest first whatever the arrival order", () => {
-    expect(mergeMessages([msg("m3")], [msg("m1"), msg("m2")]).map((m) => m.id)).toEqual(["m1", "m2", "m3"]);
+    expect(mergeMessages([message("m3")], [message("m1"), message("m2")]).map((m) => m.id)).toEqual(["m1", "m2", "m3"]);
   });
   test("the server's message replaces the optimistic one with its client_id", () => {
-    const pending = msg("pending-x", { client_id: "x", pending: "sending" });
-    const merged = mergeMessages([msg("m1"), pending], [msg("m2", { client_id: "x" })]);
+    const pending = message("pending-x", { client_id: "x", pending: "sending" });
+    const merged = mergeMessages([message("m1"), pending], [message("m2", { client_id: "x" })]);
     expect(merged.map((m) => m.id)).toEqual(["m1", "m2"]);
   });
   test("an older copy does not take receipts back", () => {
-    const read = msg("m1", { receipts: { delivered: ["alice"], read: ["alice"], played: [] } });
-    expect(mergeMessages([read], [msg("m1")])[0].receipts.read).toEqual(["alice"]);
+    const read = message("m1", { receipts: { delivered: ["alice"], read: ["alice"], played: [] } });
+    expect(mergeMessages([read], [message("m1")])[0].receipts.read).toEqual(["alice"]);
   });
 });
 
 describe("status", () => {
   const mine = (r: Partial<Message["receipts"]>, kind: Message["kind"] = "voice") =>
-    msg("m1", { sender: "alice", kind, receipts: { delivered: [], read: [], played: [], ...r } });
+    message("m1", { sender: "alice", kind, receipts: { delivered: [], read: [], played: [], ...r } });
   test("sent, delivered, read, played", () => {
     expect(messageStatus(mine({}), chat(), "alice")).toBe("Sent");
     expect(messageStatus(mine({ delivered: ["bob"] }), chat(), "alice")).toBe("Delivered");
@@ -108,7 +92,7 @@ describe("status", () => {
     expect(m.receipts).toEqual({ delivered: ["bob"], read: ["bob"], played: [] });
   });
   test("pending sends", () => {
-    expect(messageStatus(msg("p", { pending: "sending" }), chat(), "alice")).toBe("Sending");
+    expect(messageStatus(message("p", { pending: "sending" }), chat(), "alice")).toBe("Sending");
   });
 });
 
@@ -116,7 +100,7 @@ test("titles, previews and clock", () => {
   expect(chatTitle(chat(), "alice")).toBe("Bob");
   expect(chatTitle(chat({ kind: "self", members: [] }), "alice")).toBe("Message yourself");
   expect(chatTitle(chat({ kind: "group", title: "Family" }), "alice")).toBe("Family");
-  const voice = msg("m1", {
+  const voice = message("m1", {
     kind: "voice",
     media: { id: "x", kind: "voice", content_type: "", size: 1, duration_ms: 65400, waveform: [], filename: "", created_at: "", state: "ready" },
   });
@@ -128,17 +112,17 @@ test("titles, previews and clock", () => {
 test("chats sort by newest activity", () => {
   const a = chat({ id: "a", updated_at: "2026-11-29T09:00:00Z" });
   const b = chat({ id: "b", updated_at: "2026-11-29T11:00:00Z" });
-  const c = chat({ id: "c", last_message: msg("m9") });
+  const c = chat({ id: "c", last_message: message("m9") });
   expect(sortChats([a, c, b]).map((x) => x.id)).toEqual(["b", "c", "a"]);
 });
 
 test("the next unplayed voice message from someone else follows", () => {
   const media = { id: "x", kind: "voice" as const, content_type: "", size: 1, duration_ms: 1000, waveform: [], filename: "", created_at: "", state: "ready" as const };
   const list = [
-    msg("m1", { kind: "voice", media }),
-    msg("m2", { kind: "voice", media, sender: "alice" }),
-    msg("m3", { kind: "voice", media, receipts: { delivered: [], read: [], played: ["alice"] } }),
-    msg("m4", { kind: "voice", media }),
+    message("m1", { kind: "voice", media }),
+    message("m2", { kind: "voice", media, sender: "alice" }),
+    message("m3", { kind: "voice", media, receipts: { delivered: [], read: [], played: ["alice"] } }),
+    message("m4", { kind: "voice", media }),
   ];
   expect(nextUnplayed(list, "m1", "alice")?.id).toBe("m4");
   expect(nextUnplayed(list, "m4", "alice")).toBeUndefined();
